@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	FLASKY_CONFIG=$${FLASKY_CONFIG:-development} $(BIN)/flasky deploy
+	FLASKY_CONFIG=$${FLASKY_CONFIG:-development} $(BIN)/hypercorn --config hypercorn.toml --workers 1 flasky.asgi:app
+
+test: $(STAMP)
+	$(BIN)/ruff check flasky tests bench
+	FLASKY_CONFIG=testing $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check flasky tests bench
+	$(BIN)/ruff format --check flasky tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format flasky tests bench
+	$(BIN)/ruff check --fix flasky tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache htmlcov .coverage

@@ -1,0 +1,50 @@
+"""Flasky: social blogging on Quart, htmx and Tortoise-ORM."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_auth import QuartAuth
+
+from flasky.config import load_config
+
+
+def create_app(config_name: str | None = None, **overrides: object) -> Quart:
+    """Build the application: configuration, extensions, blueprints — nothing else."""
+    from flasky import (
+        api_v1,
+        auth,
+        db,
+        email,
+        errors,
+        health,
+        identity,
+        moderation,
+        posts,
+        security,
+        social,
+        templating,
+    )
+
+    app = Quart(__name__, template_folder="../templates", static_folder="../static")
+    app.config.update(load_config(config_name))
+    app.config.update(overrides)
+    app.secret_key = app.config["SECRET_KEY"]
+
+    QuartAuth(app)
+    db.init_app(app)
+    security.init_app(app)
+    identity.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    email.init_app(app)
+
+    for blueprint in (
+        health.bp,
+        posts.bp,
+        social.bp,
+        moderation.bp,
+        auth.bp,
+        api_v1.bp,
+    ):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,127 @@
+"""Configuration for development, testing and production, read from the environment.
+
+The environment is read when `load_config` is called (not at import), so a test or a
+command can set variables first. A `.env` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from dotenv import load_dotenv
+
+CONFIG_NAMES = ("development", "testing", "production")
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name) or default
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _base() -> dict[str, Any]:
+    """Settings shared by every environment."""
+    return {
+        "SECRET_KEY": _env("SECRET_KEY"),
+        "MAIL_SERVER": _env("MAIL_SERVER"),
+        "MAIL_PORT": _int("MAIL_PORT", 587),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", True),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": _env("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": _env("MAIL_PASSWORD") or None,
+        "MAIL_TIMEOUT": _float("MAIL_TIMEOUT", 30.0),
+        "FLASKY_MAIL_SENDER": _env("FLASKY_MAIL_SENDER", "Flasky Admin <flasky@example.com>"),
+        "FLASKY_MAIL_SUBJECT_PREFIX": _env("FLASKY_MAIL_SUBJECT_PREFIX", "[Flasky]"),
+        "FLASKY_ADMIN": _env("FLASKY_ADMIN"),
+        "FLASKY_POSTS_PER_PAGE": _int("FLASKY_POSTS_PER_PAGE", 20),
+        "FLASKY_FOLLOWERS_PER_PAGE": _int("FLASKY_FOLLOWERS_PER_PAGE", 50),
+        "FLASKY_COMMENTS_PER_PAGE": _int("FLASKY_COMMENTS_PER_PAGE", 30),
+        "FLASKY_SLOW_DB_QUERY_TIME": _float("FLASKY_SLOW_DB_QUERY_TIME", 0.5),
+        "FLASKY_AVATARS": _env("FLASKY_AVATARS", "identicon"),
+        # Seconds an anonymous rendered page may be served from the in-process cache.
+        "FLASKY_PAGE_CACHE_SECONDS": _float("FLASKY_PAGE_CACHE_SECONDS", 2.0),
+        # Show the per-request query count in an X-Query-Count header.
+        "FLASKY_QUERY_COUNT_HEADER": _bool("FLASKY_QUERY_COUNT_HEADER", False),
+        # Each server process runs an outbox sender task unless this is off.
+        "FLASKY_MAIL_SENDER_TASK": _bool("FLASKY_MAIL_SENDER_TASK", True),
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # CSRF tokens live a week: a feed left open for hours can still post.
+        "CSRF_TIME_LIMIT": _int("FLASKY_CSRF_TIME_LIMIT", 7 * 24 * 3600),
+        "LOGIN_THROTTLE_LIMIT": 5,
+        "LOGIN_THROTTLE_WINDOW": 15 * 60,
+        "TOKEN_EXPIRATION": 3600,
+        "PASSWORD_HASH_FAST": False,
+        "QUART_AUTH_COOKIE_NAME": "flasky_auth",
+        "QUART_AUTH_COOKIE_SECURE": False,
+        "QUART_AUTH_COOKIE_SAMESITE": "Lax",
+        "QUART_AUTH_DURATION": 365 * 24 * 3600,
+        "SESSION_COOKIE_NAME": "flasky_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "SEND_FILE_MAX_AGE_DEFAULT": 365 * 24 * 3600,
+        "TESTING": False,
+        "PRODUCTION": False,
+    }
+
+
+def _development() -> dict[str, Any]:
+    return {
+        "DATABASE_URL": _env("DATABASE_URL", "sqlite://data-dev.sqlite"),
+        "SECRET_KEY": _env("SECRET_KEY", "dev-secret-key-not-for-production"),
+        "FLASKY_QUERY_COUNT_HEADER": _bool("FLASKY_QUERY_COUNT_HEADER", True),
+    }
+
+
+def _testing() -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": _env("TEST_DATABASE_URL", "sqlite://:memory:"),
+        "SECRET_KEY": _env("SECRET_KEY") or secrets.token_hex(32),
+        "FLASKY_QUERY_COUNT_HEADER": True,
+        "FLASKY_PAGE_CACHE_SECONDS": 0.0,
+        "FLASKY_MAIL_SENDER_TASK": False,
+        # Tests hash many passwords; production keeps argon2's slow defaults.
+        "PASSWORD_HASH_FAST": True,
+    }
+
+
+def _production() -> dict[str, Any]:
+    return {
+        "PRODUCTION": True,
+        "DATABASE_URL": _env("DATABASE_URL", "sqlite://data.sqlite"),
+        "QUART_AUTH_COOKIE_SECURE": True,
+        "SESSION_COOKIE_SECURE": True,
+    }
+
+
+_OVERLAYS = {"development": _development, "testing": _testing, "production": _production}
+
+
+def load_config(name: str | None = None) -> dict[str, Any]:
+    """Return the settings of `name` (default: $FLASKY_CONFIG or development)."""
+    load_dotenv(os.environ.get("FLASKY_DOTENV", ".env"))
+    name = name or _env("FLASKY_CONFIG", "development")
+    if name not in _OVERLAYS:
+        raise RuntimeError(f"Unknown FLASKY_CONFIG {name!r}; use one of {', '.join(CONFIG_NAMES)}")
+    settings = _base()
+    settings.update(_OVERLAYS[name]())
+    settings["CONFIG_NAME"] = name
+    if name == "production" and not settings["SECRET_KEY"]:
+        raise RuntimeError("SECRET_KEY must be set in production")
+    return settings

@@ -1,0 +1,182 @@
+"""Every error answers through `respond()`: a page, an htmx fragment, or SPEC's JSON body."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, request, url_for
+from tortoise.exceptions import (
+    ConfigurationError,
+    DBConnectionError,
+    IntegrityError,
+    OperationalError,
+    TransactionManagementError,
+)
+from werkzeug.exceptions import HTTPException
+
+from flasky.identity import AuthRequired, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.negotiate import json_error, respond, wants_fragment, wants_json
+from flasky.pagination import BadCursor
+
+log = logging.getLogger("flasky.errors")
+
+ERROR_NAMES = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    413: "payload too large",
+    422: "bad request",
+    429: "too many requests",
+    500: "internal server error",
+    503: "service unavailable",
+}
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Please sign in to do that.",
+    403: "You do not have permission to do that.",
+    404: "There is nothing here.",
+    405: "That method is not allowed here.",
+    413: "The request is larger than 1 MiB.",
+    429: "Too many attempts. Please wait a little and try again.",
+    500: "Something went wrong on our side. It has been logged.",
+    503: "The service is briefly unavailable. Please try again in a moment.",
+}
+
+WWW_AUTHENTICATE = 'Basic realm="Flasky", charset="UTF-8"'
+
+
+class TooManyRequests(Exception):
+    """Raised by the login throttle: 429 with Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class BadRequest(Exception):
+    """Bad input with a message meant for the client (400)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+DATABASE_DOWN = (DBConnectionError, ConnectionError, OSError, TimeoutError, TransactionManagementError)
+
+
+async def error_response(status: int, message: str | None = None, headers: dict | None = None) -> Response:
+    """The answer for `status` in the form this request wants."""
+    message = message or MESSAGES.get(status, "Error")
+    if wants_json() or _is_api():
+        response = json_error(status, ERROR_NAMES.get(status, "error"), message)
+        if headers:
+            response.headers.update(headers)
+        return response
+    return await respond(
+        "errors/error.html",
+        fragment="errors/_error.html",
+        status=status,
+        headers=headers,
+        code=status,
+        message=message,
+    )
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app: Quart) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(HTTPException)
+    async def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = exc.description if status == 400 and exc.description else None
+        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return await error_response(status, message if message and "browser" not in message else None, headers)
+
+    @app.errorhandler(BadRequest)
+    async def _bad_request(exc: BadRequest) -> Response:
+        return await error_response(exc.status, exc.message)
+
+    @app.errorhandler(BadCursor)
+    async def _bad_cursor(exc: BadCursor) -> Response:
+        return await error_response(400, "The cursor is not valid.")
+
+    @app.errorhandler(AuthRequired)
+    async def _auth_required(exc: AuthRequired) -> Response:
+        if wants_json() or _is_api() or "Authorization" in request.headers:
+            return await error_response(401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        login = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if wants_fragment():
+            return await respond(headers={"HX-Redirect": login}, status=200, data=None, page=None)
+        return await respond(redirect_to=login)
+
+    @app.errorhandler(CredentialsInvalid)
+    async def _credentials(exc: CredentialsInvalid) -> Response:
+        return await error_response(
+            401, "Invalid credentials.", headers={"WWW-Authenticate": WWW_AUTHENTICATE}
+        )
+
+    @app.errorhandler(Forbidden)
+    async def _forbidden(exc: Forbidden) -> Response:
+        return await error_response(403, exc.message)
+
+    @app.errorhandler(Unconfirmed)
+    async def _unconfirmed(exc: Unconfirmed) -> Response:
+        if wants_json() or _is_api() or "Authorization" in request.headers:
+            return json_error(403, "forbidden", "Unconfirmed account")
+        target = url_for("auth.unconfirmed")
+        if wants_fragment():
+            return await respond(headers={"HX-Redirect": target})
+        return await respond(redirect_to=target)
+
+    @app.errorhandler(TooManyRequests)
+    async def _throttled(exc: TooManyRequests) -> Response:
+        return await error_response(429, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(IntegrityError)
+    async def _integrity(exc: IntegrityError) -> Response:
+        log.info("integrity error on %s %s: %s", request.method, request.path, exc)
+        return await error_response(400, "That conflicts with existing data.")
+
+    @app.errorhandler(OperationalError)
+    async def _operational(exc: OperationalError) -> Response:
+        if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc):
+            log.warning("database unavailable: %s", exc)
+            return await error_response(503)
+        log.exception("database error", exc_info=exc)
+        return await error_response(500)
+
+    for exc_type in (DBConnectionError, ConnectionError, ConfigurationError, TimeoutError):
+
+        @app.errorhandler(exc_type)
+        async def _down(exc: Exception) -> Response:
+            log.warning("database unavailable: %s", exc)
+            return await error_response(503)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return await error_response(500)
+
+
+def _looks_down(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        phrase in text
+        for phrase in (
+            "connection",
+            "could not connect",
+            "terminating",
+            "shutdown",
+            "closed",
+            "unable to open database",
+            "database is locked",
+        )
+    )

@@ -1,0 +1,99 @@
+"""The one place that picks the answer's form: JSON, htmx fragment, or full page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response, current_app, get_flashed_messages, jsonify, redirect, render_template, request
+
+VARY = "Accept, HX-Request"
+
+
+def wants_json() -> bool:
+    """The Accept header prefers application/json to text/html (ties go to HTML)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def wants_fragment() -> bool:
+    """An htmx request for a part of the page (boosts and history restores want it all)."""
+    h = request.headers
+    return (
+        h.get("HX-Request") == "true"
+        and "HX-Boosted" not in h
+        and "HX-History-Restore-Request" not in h
+    )
+
+
+def representation() -> str:
+    """'json', 'fragment' or 'page' for this request."""
+    if wants_json():
+        return "json"
+    return "fragment" if wants_fragment() else "page"
+
+
+async def respond(
+    page: str | None = None,
+    *,
+    fragment: str | None = None,
+    data: Any = None,
+    redirect_to: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    """Answer in the form this request wants; always `Vary: Accept, HX-Request`.
+
+    JSON when wanted and `data` is given; else the fragment for htmx; else a redirect
+    (Post/Redirect/Get) when `redirect_to` is given; else the full page.
+    """
+    form = representation()
+    if form == "json" and data is not None:
+        response = jsonify(data)
+    elif form == "fragment" and fragment is not None:
+        html = await render_template(fragment, **context)
+        html += await _oob_flashes()
+        response = Response(html, mimetype="text/html")
+    elif redirect_to is not None:
+        response = redirect(redirect_to, 303 if request.method != "GET" else 302)
+        status = response.status_code
+    elif page is not None:
+        response = Response(await render_template(page, **context), mimetype="text/html")
+    elif data is not None:
+        response = jsonify(data)
+    else:
+        response = Response(status=204)
+    response.status_code = status
+    if headers:
+        response.headers.update(headers)
+    add_vary(response)
+    return response
+
+
+def add_vary(response: Response) -> Response:
+    """Mark the answer as depending on Accept and HX-Request."""
+    existing = response.headers.get("Vary")
+    if not existing:
+        response.headers["Vary"] = VARY
+    elif "HX-Request" not in existing:
+        response.headers["Vary"] = f"{existing}, {VARY}"
+    return response
+
+
+async def _oob_flashes() -> str:
+    """Pending flash messages as an out-of-band swap, so htmx answers show them too."""
+    messages = get_flashed_messages(with_categories=True)
+    if not messages:
+        return ""
+    return await render_template("_flashes.html", messages=messages, oob=True)
+
+
+def json_error(status: int, error: str, message: str) -> Response:
+    """The error body of SPEC §4."""
+    response = jsonify({"error": error, "message": message})
+    response.status_code = status
+    return add_vary(response)
+
+
+def is_htmx() -> bool:
+    return current_app is not None and request.headers.get("HX-Request") == "true"

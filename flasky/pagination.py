@@ -1,0 +1,89 @@
+"""Keyset (cursor) pages: page 1,000 costs what page 1 costs, and nothing is skipped or
+repeated when rows arrive while someone scrolls.
+
+A cursor is the (timestamp, id) of the last item shown, encoded opaquely. The condition
+is written as `ts <= t AND (ts < t OR id < i)` so both SQLite and PostgreSQL walk the
+(timestamp, id) index from the cursor instead of from the top.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+T = TypeVar("T")
+
+
+class BadCursor(ValueError):
+    """A `?cursor=` value we did not write."""
+
+
+def encode_cursor(moment: datetime, item_id: int) -> str:
+    """Opaque, URL-safe cursor for the position after (moment, item_id)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    raw = json.dumps([moment.astimezone(UTC).isoformat(), item_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(moment, id) from a cursor; BadCursor when it was not written by us."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, item_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        moment = datetime.fromisoformat(stamp)
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise BadCursor("invalid cursor") from exc
+    if not isinstance(item_id, int) or isinstance(item_id, bool) or moment.tzinfo is None:
+        raise BadCursor("invalid cursor")
+    return moment, item_id
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list, and the cursor of the next (None on the last)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+
+async def keyset_page(
+    query: QuerySet[Any],
+    cursor: str | None,
+    per_page: int,
+    *,
+    newest_first: bool = True,
+    ts_field: str = "timestamp",
+) -> Page[Any]:
+    """Fetch one page of `query` ordered by (ts_field, id), after `cursor`."""
+    if cursor:
+        moment, item_id = decode_cursor(cursor)
+        if newest_first:
+            query = query.filter(
+                Q(**{f"{ts_field}__lte": moment}),
+                Q(Q(**{f"{ts_field}__lt": moment}), Q(id__lt=item_id), join_type="OR"),
+            )
+        else:
+            query = query.filter(
+                Q(**{f"{ts_field}__gte": moment}),
+                Q(Q(**{f"{ts_field}__gt": moment}), Q(id__gt=item_id), join_type="OR"),
+            )
+    order = (f"-{ts_field}", "-id") if newest_first else (ts_field, "id")
+    rows = await query.order_by(*order).limit(per_page + 1)
+    items = list(rows[:per_page])
+    next_cursor = None
+    if len(rows) > per_page and items:
+        last = items[-1]
+        next_cursor = encode_cursor(getattr(last, ts_field), last.id)
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,192 @@
+"""Password hashing off the event loop, signed tokens, CSRF, login throttling, headers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from quart import Quart, Response, current_app, request, session
+
+# -- password hashing ------------------------------------------------------------------
+
+_hasher = PasswordHasher()
+
+
+def configure_hasher(fast: bool) -> None:
+    """Use cheap argon2 parameters (tests) or the library's slow defaults."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
+
+
+async def hash_password(password: str) -> str:
+    """argon2id hash of `password`, computed in a worker thread."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def hash_password_sync(password: str) -> str:
+    """The same hash, for bulk loaders that compute one hash and reuse it."""
+    return _hasher.hash(password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    """True when `password` matches; runs in a worker thread."""
+    if not password_hash:
+        return False
+
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """A short keyed digest of a password hash: tokens carry it and die when it changes."""
+    key = current_app.secret_key
+    key_bytes = key.encode() if isinstance(key, str) else bytes(key or b"")
+    return hmac.new(key_bytes, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:16]
+
+
+# -- signed, purpose-bound, expiring tokens ---------------------------------------------
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=f"flasky.{purpose}")
+
+
+def make_token(purpose: str, payload: dict[str, Any]) -> str:
+    """Sign `payload` for one purpose ('confirm', 'reset', 'change_email', 'auth')."""
+    return _serializer(purpose).dumps(payload)
+
+
+def read_token(purpose: str, token: str, max_age: int) -> dict[str, Any] | None:
+    """The payload of a valid, unexpired token of this purpose, else None."""
+    try:
+        data = _serializer(purpose).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired, UnicodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- CSRF ---------------------------------------------------------------------------------
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRFToken"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _csrf_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="flasky.csrf")
+
+
+def generate_csrf() -> str:
+    """A token for this browser session (made once, then signed afresh per page)."""
+    raw = session.get("csrf")
+    if not raw:
+        raw = secrets.token_urlsafe(24)
+        session["csrf"] = raw
+    return _csrf_signer().sign(raw).decode()
+
+
+def validate_csrf(token: str | None) -> bool:
+    """True when `token` was signed for this session and is not older than the limit."""
+    raw = session.get("csrf")
+    if not token or not raw:
+        return False
+    try:
+        value = _csrf_signer().unsign(token, max_age=current_app.config["CSRF_TIME_LIMIT"])
+    except (BadSignature, SignatureExpired, UnicodeError):
+        return False
+    return hmac.compare_digest(value.decode(), raw)
+
+
+async def csrf_token_from_request() -> str | None:
+    """The token sent as `X-CSRFToken` header or as the `csrf_token` form field."""
+    token = request.headers.get(CSRF_HEADER)
+    if token:
+        return token
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form
+        return form.get(CSRF_FIELD)
+    return None
+
+
+def is_token_authenticated() -> bool:
+    """Requests carrying Basic or bearer credentials are not cookie-authenticated."""
+    return "Authorization" in request.headers
+
+
+# -- login throttling (in the database, shared by all processes) -----------------------
+
+
+def throttle_keys(email: str, address: str | None) -> list[str]:
+    """The counters one login attempt touches: the account and the client address."""
+    keys = [f"account:{email.strip().lower()}"]
+    if address:
+        keys.append(f"address:{address}")
+    return keys
+
+
+async def login_retry_after(email: str, address: str | None) -> int | None:
+    """Seconds to wait when the account or the address is over the failure limit."""
+    from flasky.models import LoginFailure
+
+    cfg = current_app.config
+    window = timedelta(seconds=cfg["LOGIN_THROTTLE_WINDOW"])
+    now = datetime.now(UTC)
+    oldest = await LoginFailure.oldest_over_limit(
+        throttle_keys(email, address), now - window, cfg["LOGIN_THROTTLE_LIMIT"]
+    )
+    if oldest is None:
+        return None
+    return max(1, int((oldest + window - now).total_seconds()) + 1)
+
+
+async def record_login_failure(email: str, address: str | None) -> None:
+    """Count one failed login against the account and the address."""
+    from flasky.models import LoginFailure
+
+    await LoginFailure.record(throttle_keys(email, address))
+
+
+async def clear_login_failures(email: str) -> None:
+    """A successful login forgives the account's earlier failures."""
+    from flasky.models import LoginFailure
+
+    await LoginFailure.filter(key__in=throttle_keys(email, None)).delete()
+
+
+# -- response headers and request limits ------------------------------------------------
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' https://secure.gravatar.com data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Quart) -> None:
+    """Hashing parameters, strict headers on every answer, the request size limit."""
+    configure_hasher(bool(app.config.get("PASSWORD_HASH_FAST")))
+
+    @app.after_request
+    async def _headers(response: Response) -> Response:
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["PRODUCTION"]:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
