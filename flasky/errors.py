@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, request, url_for
+from quart import Quart, Response, g, request, url_for
 from tortoise.exceptions import (
     ConfigurationError,
     DBConnectionError,
@@ -15,6 +15,7 @@ from tortoise.exceptions import (
 from werkzeug.exceptions import HTTPException
 
 from flasky.identity import AuthRequired, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.models import AnonymousUser
 from flasky.negotiate import json_error, respond, wants_fragment, wants_json
 from flasky.pagination import BadCursor
 
@@ -71,6 +72,9 @@ DATABASE_DOWN = (DBConnectionError, ConnectionError, OSError, TimeoutError, Tran
 async def error_response(status: int, message: str | None = None, headers: dict | None = None) -> Response:
     """The answer for `status` in the form this request wants."""
     message = message or MESSAGES.get(status, "Error")
+    if getattr(g, "viewer", None) is None:
+        # Never query while reporting an error (the database may be what failed).
+        g.viewer = AnonymousUser()
     if wants_json() or _is_api():
         response = json_error(status, ERROR_NAMES.get(status, "error"), message)
         if headers:
