@@ -31,6 +31,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix flasky tests bench
 
 bench: $(STAMP)
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+		|| echo "could not install wrk (apt-get install -y wrk)"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
