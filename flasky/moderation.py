@@ -2,6 +2,171 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from urllib.parse import urlsplit
+
+from quart import Blueprint, Response, abort, request, url_for
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from flasky.forms import EditProfileAdminForm
+from flasky.models import Comment, Role, User, email_hash
+from flasky.negotiate import respond, wants_json
+from flasky.pagination import Page, keyset_page
+from flasky.permissions import Permission, admin_required, permission_required
+from flasky.social import (
+    PROFILE_FIELDS,
+    avatar_style,
+    bind_form,
+    copy_profile_fields,
+    cursor,
+    form_answer,
+    json_view,
+    next_url,
+    per_page,
+    profile_saved,
+    user_json,
+)
 
 bp = Blueprint("moderation", __name__)
+
+ADMIN_FIELDS = ["email", "avatar_hash", "username", "confirmed", "role_id"]
+
+
+@bp.get("/moderate")
+@permission_required(Permission.MODERATE)
+async def moderate() -> Response:
+    """Every comment, newest first, each with Enable / Disable."""
+    page = await keyset_page(Comment.moderation_queue(), cursor(), per_page("COMMENTS"))
+    count = await Comment.all().count() if wants_json() else 0
+    return await respond(
+        "moderation/moderate.html",
+        fragment="moderation/_queue_page.html",
+        data=json_view(lambda: _queue_json(page, count)),
+        comments=page.items,
+        next_url=next_url(page, "moderation.moderate"),
+        moderating=True,
+    )
+
+
+@bp.post("/moderate/enable/<int:id>")
+@permission_required(Permission.MODERATE)
+async def enable(id: int) -> Response:
+    """Show a comment again; answers with the comment swapped in place."""
+    return await _set_disabled(id, False)
+
+
+@bp.post("/moderate/disable/<int:id>")
+@permission_required(Permission.MODERATE)
+async def disable(id: int) -> Response:
+    """Hide a comment's body from everyone but moderators; answers like `enable`."""
+    return await _set_disabled(id, True)
+
+
+@bp.route("/edit-profile/<int:id>", methods=["GET", "POST"])
+@admin_required
+async def edit_profile_admin(id: int) -> Response:
+    """An administrator edits anyone's account: also email, username, confirmed, role."""
+    user = await User.get_or_none(id=id)
+    if user is None:
+        abort(404)
+    form = await bind_form(EditProfileAdminForm, user, role=user.role_id)  # type: ignore[attr-defined]
+    form.role.choices = [(r.id, r.name) for r in await Role.all().order_by("permissions")]
+    if form.validate_on_submit() and await _save_admin_edit(user, form):
+        return await profile_saved(user, f"The profile of {user.username} has been updated.")
+    return await form_answer(
+        "moderation/edit_profile.html",
+        "moderation/_edit_profile_form.html",
+        form,
+        data=await user_json(user.id) if wants_json() else None,
+        user=user,
+    )
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _queue_json(page: Page[Comment], count: int) -> dict:
+    """The moderation queue as collection JSON; moderators see disabled bodies too."""
+    return {
+        "comments": [
+            c.to_json(url_for, show_disabled=True, avatar_style=avatar_style()) for c in page.items
+        ],
+        "next": next_url(page, "moderation.moderate", external=True),
+        "count": count,
+    }
+
+
+async def _set_disabled(comment_id: int, disabled: bool) -> Response:
+    """Switch a comment off or on: the comment fragment, its JSON, or back where it was."""
+    comment = await Comment.filter(id=comment_id).select_related("author").first()
+    if comment is None:
+        abort(404)
+    if comment.disabled != disabled:
+        comment.disabled = disabled
+        await comment.save(update_fields=["disabled"])
+    return await respond(
+        fragment="posts/_comment.html",
+        data=json_view(
+            lambda: comment.to_json(url_for, show_disabled=True, avatar_style=avatar_style())
+        ),
+        redirect_to=await _back(),
+        comment=comment,
+        moderating=True,
+    )
+
+
+async def _back() -> str:
+    """Where a no-JS moderator returns to: a local `next` field, else a local referrer,
+    else the moderation queue (never another site)."""
+    form = await request.form
+    for candidate in (form.get("next"), request.referrer):
+        local = _local_path(candidate)
+        if local:
+            return local
+    return url_for("moderation.moderate")
+
+
+def _local_path(target: str | None) -> str | None:
+    """`target` as a path on this site, or None when it is empty or points elsewhere."""
+    if not target or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    foreign = parts.scheme not in ("", "http", "https") or parts.netloc not in ("", request.host)
+    if foreign or (parts.scheme and not parts.netloc):
+        return None
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//"):
+        return None
+    return (
+        path
+        + (f"?{parts.query}" if parts.query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
+
+
+async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
+    """Apply the admin form in one write; False (with the errors on the form) when the new
+    email or username belongs to someone else."""
+    email, username = form.email.data.strip().lower(), form.username.data
+    taken = (
+        await User.filter(Q(email=email) | Q(username=username))
+        .exclude(id=user.id)
+        .values_list("email", "username")
+    )
+    if any(e == email for e, _ in taken):
+        form.email.errors = [*form.email.errors, "Email already registered."]
+    if any(u == username for _, u in taken):
+        form.username.errors = [*form.username.errors, "Username already in use."]
+    if taken:
+        return False
+    if email != user.email:
+        user.email, user.avatar_hash = email, email_hash(email)
+    user.username, user.confirmed = username, form.confirmed.data
+    user.role_id = form.role.data  # type: ignore[attr-defined]
+    copy_profile_fields(user, form)
+    try:
+        await user.save(update_fields=[*ADMIN_FIELDS, *PROFILE_FIELDS])
+    except IntegrityError:
+        form.username.errors = [*form.username.errors, "That email or username was just taken."]
+        return False
+    return True
