@@ -1,0 +1,152 @@
+"""The anonymous page cache: what it serves again, and what it never touches."""
+
+import asyncio
+import base64
+
+import pytest
+from quart import Response, flash, get_flashed_messages, redirect, request
+
+from flasky import cache, create_app
+from flasky.cache import anonymous_page_cache
+from tests.conftest import PASSWORD, TEST_DATABASE_URL, make_user, reset_database
+
+
+@pytest.fixture
+async def probe_app():
+    """An app with the cache on and a probe view that says how often it rendered."""
+    application = create_app(
+        "testing", DATABASE_URL=TEST_DATABASE_URL, FLASKY_PAGE_CACHE_SECONDS=60
+    )
+    renders: list[str] = []
+
+    @application.get("/probe")
+    @anonymous_page_cache
+    async def probe() -> Response:
+        """Answer with the render count, the representation and any flash messages."""
+        renders.append(request.full_path)
+        messages = " ".join(get_flashed_messages())
+        response = Response(f"render {len(renders)} {messages}".strip())
+        if request.args.get("status"):
+            response.status_code = int(request.args["status"])
+        if request.args.get("set_cookie"):
+            response.set_cookie("choice", "yes")
+        response.headers["Vary"] = "Accept, HX-Request"
+        return response
+
+    @application.get("/flash")
+    async def flash_something() -> Response:
+        """Leave a flash message for the next page."""
+        await flash("Saved.")
+        return redirect("/probe")
+
+    async with application.test_app():
+        from flasky.models import Role
+
+        await reset_database()
+        await Role.insert_roles()
+        application.renders = renders
+        yield application
+
+
+@pytest.fixture
+def probe(probe_app):
+    return probe_app.test_client()
+
+
+async def text(response) -> str:
+    return await response.get_data(as_text=True)
+
+
+async def test_anonymous_get_is_rendered_once(probe, probe_app):
+    first = await probe.get("/probe")
+    second = await probe.get("/probe")
+    assert await text(first) == await text(second) == "render 1"
+    assert probe_app.renders == ["/probe?"]
+    # per-answer headers are added afresh to the cached copy
+    assert second.headers["X-Query-Count"] == "0"
+    assert "frame-ancestors 'none'" in second.headers["Content-Security-Policy"]
+    assert second.headers["Vary"] == "Accept, HX-Request"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Accept": "application/json"},
+        {"HX-Request": "true"},
+        {"HX-Request": "true", "HX-Target": "feed"},
+    ],
+)
+async def test_each_representation_has_its_own_entry(probe, probe_app, headers):
+    await probe.get("/probe")
+    other = await probe.get("/probe", headers=headers)
+    assert await text(other) == "render 2"
+    again = await probe.get("/probe", headers=headers)
+    assert await text(again) == "render 2"
+
+
+async def test_query_string_and_cookies_are_part_of_the_key(probe):
+    await probe.get("/probe")
+    assert await text(await probe.get("/probe?cursor=abc")) == "render 2"
+    probe.set_cookie("localhost", "show_followed", "1")
+    assert await text(await probe.get("/probe")) == "render 3"
+
+
+async def test_authorization_header_bypasses_the_cache(probe, probe_app):
+    await make_user("reader@example.com")
+    basic = base64.b64encode(f"reader@example.com:{PASSWORD}".encode()).decode()
+    await probe.get("/probe")
+    for expected in ("render 2", "render 3"):
+        response = await probe.get("/probe", headers={"Authorization": f"Basic {basic}"})
+        assert await text(response) == expected
+    assert await text(await probe.get("/probe")) == "render 1"
+
+
+async def test_auth_cookie_bypasses_the_cache(probe, probe_app):
+    await probe.get("/probe")
+    probe.set_cookie("localhost", probe_app.config["QUART_AUTH_COOKIE_NAME"], "1.abc.def")
+    assert await text(await probe.get("/probe")) == "render 2"
+    assert await text(await probe.get("/probe")) == "render 3"
+
+
+async def test_pending_flash_is_shown_not_a_cached_page(probe):
+    assert await text(await probe.get("/probe")) == "render 1"
+    await probe.get("/flash")
+    assert await text(await probe.get("/probe")) == "render 2 Saved."
+    # the message was shown once; the page without it is cached again
+    assert await text(await probe.get("/probe")) == "render 1"
+
+
+async def test_answers_that_set_cookies_or_fail_are_not_stored(probe):
+    await probe.get("/probe?set_cookie=1")
+    assert await text(await probe.get("/probe?set_cookie=1")) == "render 2"
+    await probe.get("/probe?status=404")
+    response = await probe.get("/probe?status=404")
+    assert response.status_code == 404
+    assert await text(response) == "render 4"
+
+
+async def test_entries_expire(probe, probe_app):
+    probe_app.config["FLASKY_PAGE_CACHE_SECONDS"] = 0.05
+    await probe.get("/probe")
+    await asyncio.sleep(0.1)
+    assert await text(await probe.get("/probe")) == "render 2"
+
+
+async def test_zero_seconds_turns_it_off(probe, probe_app):
+    probe_app.config["FLASKY_PAGE_CACHE_SECONDS"] = 0
+    await probe.get("/probe")
+    assert await text(await probe.get("/probe")) == "render 2"
+
+
+async def test_clear_forgets_everything(probe, probe_app):
+    await probe.get("/probe")
+    async with probe_app.app_context():
+        cache.clear()
+    assert await text(await probe.get("/probe")) == "render 2"
+
+
+async def test_store_stays_bounded(probe, probe_app, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    for n in range(5):
+        await probe.get(f"/probe?n={n}")
+    assert len(probe_app.extensions["flasky_page_cache"]) <= 3
