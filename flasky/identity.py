@@ -163,6 +163,8 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             from werkzeug.exceptions import RequestEntityTooLarge
 
             raise RequestEntityTooLarge()
+        if request.routing_exception is not None and authenticated_by_header():
+            return  # no such route (404/405) whoever asks: don't check credentials first
         if request.method in UNSAFE_METHODS and not authenticated_by_header():
             if not validate_csrf(await csrf_token_from_request()):
                 raise BadRequest("The CSRF token is missing or invalid.")

@@ -38,15 +38,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if IS_SQLITE_MEMORY or TEST_DATABASE_URL.startswith("sqlite"):
         return
 
-    async def prepare() -> None:
+    async def drop() -> None:
         await db.connect(TEST_DATABASE_URL)
         conn = Tortoise.get_connection("default")
         await conn.execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         await db.disconnect()
+
+    async def migrate() -> None:
         await db.upgrade(TEST_DATABASE_URL)
         await db.disconnect()
 
-    asyncio.run(prepare())
+    # Two event loops: a closed Tortoise context stays current in the task that closed it,
+    # and aerich's own init would then find no connections.
+    asyncio.run(drop())
+    asyncio.run(migrate())
 
 
 async def reset_database() -> None:
