@@ -1,7 +1,303 @@
-"""The book's /api/v1 — a thin adapter over the same queries."""
+"""The book's /api/v1 — a thin adapter over the same queries and serializers.
+
+Clients written for *Flask Web Development*'s API keep working: the same paths, methods,
+status codes and JSON keys, offset pages (`?page=N` with `prev`, `next`, `count`), and
+credentials on every call (HTTP Basic `email:password`, `token:` or a bearer token —
+identity.py reads them). Each book shape is one function mapping a model's own
+`to_json` to the book's keys; each list reuses the model's query.
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint
+from typing import Any
+
+from quart import Blueprint, Response, current_app, g, jsonify, request, url_for
+from tortoise.queryset import QuerySet
+
+from flasky.errors import BadRequest
+from flasky.identity import (
+    AuthRequired,
+    CredentialsInvalid,
+    Forbidden,
+    Unconfirmed,
+    current_viewer,
+    require_permission,
+)
+from flasky.models import Comment, Post, User
+from flasky.permissions import Permission
+from flasky.text import COMMENT_MAX, POST_MAX
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+NEWEST_FIRST = ("-timestamp", "-id")
+OLDEST_FIRST = ("timestamp", "id")
+
+
+@bp.before_request
+async def require_credentials() -> None:
+    """Every call needs a signed-in, confirmed caller (the book's `auth.login_required`)."""
+    viewer = await current_viewer()
+    if not viewer.is_authenticated:
+        raise AuthRequired()
+    if not viewer.confirmed:
+        raise Unconfirmed()
+
+
+# -- tokens -----------------------------------------------------------------------------
+
+
+@bp.post("/tokens/")
+async def get_token() -> Response:
+    """A bearer token for a caller that proved its password (a token cannot mint another)."""
+    viewer = await current_viewer()
+    if getattr(g, "auth_method", None) != "basic":
+        raise CredentialsInvalid()
+    expiration = current_app.config["TOKEN_EXPIRATION"]
+    return jsonify({"token": viewer.generate_auth_token(), "expiration": expiration})  # type: ignore[union-attr]
+
+
+# -- posts ------------------------------------------------------------------------------
+
+
+@bp.get("/posts/")
+async def get_posts() -> Response:
+    """Everyone's posts, newest first, one offset page."""
+    return await _collection(Post.listing(), "posts", book_post, "FLASKY_POSTS_PER_PAGE")
+
+
+@bp.get("/posts/<int:id>")
+async def get_post(id: int) -> Response:
+    """One post."""
+    return jsonify(book_post(await _post_or_404(id)))
+
+
+@bp.post("/posts/")
+async def new_post() -> Response:
+    """Create a post from `{"body"}`: 201 with its URL in `Location`."""
+    viewer = await require_permission(Permission.WRITE)
+    body = await _body_field("post", POST_MAX)
+    post = Post(author=viewer)
+    post.set_body(body)  # type: ignore[arg-type]
+    await post.save()
+    return _created(book_post(post))
+
+
+@bp.put("/posts/<int:id>")
+async def edit_post(id: int) -> Response:
+    """Change a post's body (its author or an administrator); no `body` keeps it."""
+    viewer = await require_permission(Permission.WRITE)
+    post = await _post_or_404(id)
+    if post.author_id != viewer.id and not viewer.can(Permission.ADMIN):  # type: ignore[attr-defined]
+        raise Forbidden("Insufficient permissions")
+    body = await _body_field("post", POST_MAX, required=False)
+    if body is not None:
+        post.set_body(body)
+        await post.save(update_fields=["body", "body_html"])
+    return jsonify(book_post(post))
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+@bp.get("/users/<int:id>")
+async def get_user(id: int) -> Response:
+    """One user (never email or password hash)."""
+    return jsonify(book_user(await _user_or_404(id)))
+
+
+@bp.get("/users/<int:id>/posts/")
+async def get_user_posts(id: int) -> Response:
+    """A user's posts, newest first."""
+    user = await _user_or_404(id)
+    return await _collection(Post.by_author(user), "posts", book_post, "FLASKY_POSTS_PER_PAGE")
+
+
+@bp.get("/users/<int:id>/timeline/")
+async def get_user_followed_posts(id: int) -> Response:
+    """Posts of the people a user follows (themselves included), newest first."""
+    user = await _user_or_404(id)
+    return await _collection(Post.timeline(user), "posts", book_post, "FLASKY_POSTS_PER_PAGE")
+
+
+# -- comments ---------------------------------------------------------------------------
+
+
+@bp.get("/comments/")
+async def get_comments() -> Response:
+    """Every comment, newest first."""
+    serialize = await _comment_serializer()
+    return await _collection(
+        Comment.moderation_queue(), "comments", serialize, "FLASKY_COMMENTS_PER_PAGE"
+    )
+
+
+@bp.get("/comments/<int:id>")
+async def get_comment(id: int) -> Response:
+    """One comment (a disabled one's body only for moderators)."""
+    comment = await Comment.moderation_queue().get_or_none(id=id)
+    if comment is None:
+        raise _not_found("comment")
+    return jsonify((await _comment_serializer())(comment))
+
+
+@bp.get("/posts/<int:id>/comments/")
+async def get_post_comments(id: int) -> Response:
+    """A post's comments, oldest first."""
+    if not await Post.exists(id=id):
+        raise _not_found("post")
+    serialize = await _comment_serializer()
+    return await _collection(
+        Comment.for_post(id), "comments", serialize, "FLASKY_COMMENTS_PER_PAGE", OLDEST_FIRST
+    )
+
+
+@bp.post("/posts/<int:id>/comments/")
+async def new_post_comment(id: int) -> Response:
+    """Comment on a post from `{"body"}`: 201 with its URL in `Location`."""
+    viewer = await require_permission(Permission.COMMENT)
+    if not await Post.exists(id=id):
+        raise _not_found("post")
+    body = await _body_field("comment", COMMENT_MAX)
+    comment = Comment(author=viewer, post_id=id)
+    comment.set_body(body)  # type: ignore[arg-type]
+    await comment.save()
+    return _created(book_comment(comment, show_disabled=True))
+
+
+# -- the book's shapes, mapped from each model's own to_json ---------------------------
+
+
+def book_post(post: Post) -> dict[str, Any]:
+    """The book's post JSON (author fetched, `comment_count` from `Post.listing`)."""
+    data = post.to_json(url_for, _avatars())
+    return {
+        "url": _url("api_v1.get_post", id=post.id),
+        "body": data["body"],
+        "body_html": data["body_html"],
+        "timestamp": data["timestamp"],
+        "author_url": _url("api_v1.get_user", id=post.author_id),  # type: ignore[attr-defined]
+        "comments_url": _url("api_v1.get_post_comments", id=post.id),
+        "comment_count": data["comment_count"],
+    }
+
+
+def book_user(user: User) -> dict[str, Any]:
+    """The book's user JSON (counts from `User.with_counts`)."""
+    data = user.to_json(url_for, _avatars())
+    return {
+        "url": _url("api_v1.get_user", id=user.id),
+        "username": data["username"],
+        "member_since": data["member_since"],
+        "last_seen": data["last_seen"],
+        "posts_url": _url("api_v1.get_user_posts", id=user.id),
+        "followed_posts_url": _url("api_v1.get_user_followed_posts", id=user.id),
+        "post_count": data["post_count"],
+    }
+
+
+def book_comment(comment: Comment, show_disabled: bool = False) -> dict[str, Any]:
+    """The book's comment JSON; a disabled comment's body only when `show_disabled`."""
+    data = comment.to_json(url_for, show_disabled, _avatars())
+    book = {
+        "url": _url("api_v1.get_comment", id=comment.id),
+        "post_url": _url("api_v1.get_post", id=comment.post_id),  # type: ignore[attr-defined]
+        "body": data.get("body"),
+        "body_html": data.get("body_html"),
+        "timestamp": data["timestamp"],
+        "author_url": _url("api_v1.get_user", id=comment.author_id),  # type: ignore[attr-defined]
+        "disabled": data["disabled"],
+    }
+    if "body" not in data:
+        del book["body"], book["body_html"]
+    return book
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+async def _collection(
+    query: QuerySet[Any],
+    key: str,
+    serialize: Any,
+    per_page_setting: str,
+    order: tuple[str, ...] = NEWEST_FIRST,
+) -> Response:
+    """One offset page of `query` as `{key: [...], prev, next, count}` (the book's lists)."""
+    page = _page_number()
+    per_page = current_app.config[per_page_setting]
+    count = await query.count()
+    rows = await query.order_by(*order).offset((page - 1) * per_page).limit(per_page)
+    args = dict(request.view_args or {})
+    prev_url = _url(request.endpoint, page=page - 1, **args) if page > 1 else None
+    next_url = _url(request.endpoint, page=page + 1, **args) if page * per_page < count else None
+    return jsonify(
+        {key: [serialize(row) for row in rows], "prev": prev_url, "next": next_url, "count": count}
+    )
+
+
+def _page_number() -> int:
+    """`?page=N`, 1 when absent; anything but a positive integer is a 400."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest("page must be a positive integer.")
+    return int(raw)
+
+
+async def _body_field(kind: str, max_length: int, required: bool = True) -> str | None:
+    """`body` from a JSON object: a non-empty string of at most `max_length` characters."""
+    data = await request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object (Content-Type: application/json).")
+    body = data.get("body")
+    if body is None:
+        if required:
+            raise BadRequest(f"{kind} does not have a body")
+        return None
+    if not isinstance(body, str):
+        raise BadRequest("body must be a string.")
+    if not body.strip():
+        raise BadRequest(f"{kind} does not have a body")
+    if len(body) > max_length:
+        raise BadRequest(f"A {kind} body has at most {max_length:,} characters.")
+    return body
+
+
+async def _comment_serializer() -> Any:
+    """`book_comment` for this viewer: disabled bodies only for moderators."""
+    viewer = await current_viewer()
+    show = viewer.can(Permission.MODERATE)
+    return lambda comment: book_comment(comment, show_disabled=show)
+
+
+def _created(data: dict[str, Any]) -> Response:
+    """201 with the new resource's URL in `Location`."""
+    response = jsonify(data)
+    response.status_code = 201
+    response.headers["Location"] = data["url"]
+    return response
+
+
+async def _post_or_404(id: int) -> Post:
+    post = await Post.with_details(id)
+    if post is None:
+        raise _not_found("post")
+    return post
+
+
+async def _user_or_404(id: int) -> User:
+    user = await User.with_counts().get_or_none(id=id)
+    if user is None:
+        raise _not_found("user")
+    return user
+
+
+def _not_found(what: str) -> BadRequest:
+    return BadRequest(f"There is no such {what}.", status=404)
+
+
+def _url(endpoint: str | None, **values: Any) -> str:
+    return url_for(endpoint or "api_v1.get_posts", _external=True, **values)
+
+
+def _avatars() -> str:
+    return current_app.config["FLASKY_AVATARS"]
