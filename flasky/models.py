@@ -8,7 +8,7 @@ number of queries whatever its length. Templates get fully loaded objects.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,16 +166,26 @@ class User(Model):
 
     @classmethod
     async def register(
-        cls, *, email: str, username: str, password: str, admin_email: str = "", **extra: Any
+        cls,
+        *,
+        email: str,
+        username: str,
+        password: str,
+        admin_email: str = "",
+        on_created: Callable[[User, Any], Awaitable[None]] | None = None,
+        **extra: Any,
     ) -> User:
-        """Create and save an account that follows itself, in one transaction."""
+        """Create and save an account that follows itself, in one transaction; `on_created`
+        (user, connection) runs inside it, so the mail it queues commits with the account."""
         role = None
         if admin_email and email.strip().lower() == admin_email.strip().lower():
             role = await Role.get(name="Administrator")
         user = await cls.new(email=email, username=username, password=password, role=role, **extra)
-        async with in_transaction():
-            await user.save()
-            await Follow.create(follower_id=user.id, followed_id=user.id)
+        async with in_transaction() as connection:
+            await user.save(using_db=connection)
+            await Follow.create(follower_id=user.id, followed_id=user.id, using_db=connection)
+            if on_created is not None:
+                await on_created(user, connection)
         return user
 
     @property
@@ -224,6 +234,19 @@ class User(Model):
             await self.save(update_fields=["confirmed"])
         return True
 
+    @classmethod
+    async def confirm_token(cls, token: str, max_age: int = 3600) -> User | None:
+        """Confirm the account a confirmation token names (no login needed); None when the
+        token is invalid, expired, for an old address, or already used (works once)."""
+        found = await cls.from_token("confirm", token, max_age)
+        if found is None or found[1].get("email") != found[0].email:
+            return None
+        user = found[0]
+        if not await cls.filter(id=user.id, confirmed=False).update(confirmed=True):
+            return None
+        user.confirmed = True
+        return user
+
     def generate_reset_token(self) -> str:
         return self.generate_token("reset")
 
@@ -254,7 +277,8 @@ class User(Model):
             return False
         self.email = new_email
         self.avatar_hash = email_hash(new_email)
-        await self.save(update_fields=["email", "avatar_hash"])
+        self.confirmed = True  # the link was opened from the new address: it is confirmed
+        await self.save(update_fields=["email", "avatar_hash", "confirmed"])
         return True
 
     def generate_auth_token(self) -> str:
