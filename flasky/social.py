@@ -36,15 +36,13 @@ async def user(username: str) -> Response:
     """A profile: header, counts, follow button, and the first page of the user's posts."""
     profile = await profile_or_404(username)
     viewer = await current_viewer()
-    posts = await keyset_page(Post.by_author(profile), None, per_page("POSTS"))
+    posts = await keyset_page(Post.by_author(profile), cursor(), per_page("POSTS"))
     following, follows_you = await relation(viewer, profile)
     return await respond(
         "social/user.html",
         fragment="social/_profile.html",
         data=json_view(lambda: profile.to_json(url_for, avatar_style())),
-        user=profile,
-        posts=posts.items,
-        next_url=next_url(posts, "social.user_posts", username=profile.username),
+        **_feed_context(posts, profile, "social.user_posts"),
         following=following,
         follows_you=follows_you,
         can_follow=viewer.can(Permission.FOLLOW) and viewer.id != profile.id,
@@ -223,13 +221,17 @@ async def follow_rows(follows: list[Follow], side: str, viewer: Viewer) -> list[
 
 async def bind_form(form_cls: type[F], obj: Any, **values: Any) -> F:
     """The form bound to the submitted form data, or to a JSON object whose absent keys keep
-    `obj`'s values (types checked: strings, `true`/`false` for checkboxes, ids for choices)."""
+    the current values: `obj`'s, or `values` where given (types checked: strings,
+    `true`/`false` for checkboxes, ids for choices)."""
     if request.method != "POST" or not request.is_json:
-        return await form_cls.from_request(obj=obj, **values)  # type: ignore[attr-defined]
+        form = await form_cls.from_request(obj=obj)  # type: ignore[attr-defined]
+        if request.method != "POST":
+            _set_data(form, values)
+        return form
     payload = await request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
-    current = form_cls(obj=obj, meta={"csrf": False}, **values)
+    current = _set_data(form_cls(obj=obj, meta={"csrf": False}), values)
     formdata: MultiDict[str, str] = MultiDict()
     for name, field in current._fields.items():
         if field.type in ("CSRFTokenField", "SubmitField"):
@@ -237,6 +239,13 @@ async def bind_form(form_cls: type[F], obj: Any, **values: Any) -> F:
         value = payload.get(name, field.data)
         formdata.setlist(name, _form_values(name, field, value))
     return form_cls(formdata=formdata, meta={"csrf": False})
+
+
+def _set_data(form: F, values: dict[str, Any]) -> F:
+    """Show `values` in the form's fields (they win over the object's attributes)."""
+    for name, value in values.items():
+        form[name].data = value
+    return form
 
 
 def _form_values(name: str, field: Any, value: Any) -> list[str]:
@@ -300,7 +309,7 @@ async def _post_list(
     name = profile.username
     return await respond(
         "social/posts.html",
-        fragment="social/_posts_page.html",
+        fragment="posts/_feed_page.html",
         data=json_view(
             lambda: {
                 "posts": [p.to_json(url_for, avatar_style()) for p in posts.items],
@@ -308,11 +317,26 @@ async def _post_list(
                 "count": count,
             }
         ),
-        user=profile,
+        **_feed_context(posts, profile, endpoint),
         kind=kind,
-        posts=posts.items,
-        next_url=next_url(posts, endpoint, username=name),
     )
+
+
+def _feed_context(posts: Page[Post], profile: User, endpoint: str) -> dict[str, Any]:
+    """What the posts area's feed fragment (cards + sentinel) needs for this user's list."""
+    name = profile.username
+    empty = {
+        "social.user_posts": f"{name} has not posted anything yet.",
+        "social.timeline": f"Nothing here yet — posts of the people {name} follows show up here.",
+    }[endpoint]
+    return {
+        "user": profile,
+        "feed": posts,
+        "feed_endpoint": endpoint,
+        "feed_args": {"username": name},
+        "cursor": cursor(),
+        "empty_message": empty,
+    }
 
 
 async def _follow_list(
