@@ -44,7 +44,6 @@ async def moderate() -> Response:
         data=json_view(lambda: _queue_json(page, count)),
         comments=page.items,
         next_url=next_url(page, "moderation.moderate"),
-        moderating=True,
     )
 
 
@@ -111,7 +110,6 @@ async def _set_disabled(comment_id: int, disabled: bool) -> Response:
         ),
         redirect_to=await _back(),
         comment=comment,
-        moderating=True,
     )
 
 

@@ -15,6 +15,7 @@ from tortoise.expressions import Q
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Form, SelectField
 
+from flasky.cache import anonymous_page_cache
 from flasky.errors import BadRequest
 from flasky.forms import EditProfileForm
 from flasky.identity import Viewer, current_viewer
@@ -32,6 +33,7 @@ AVATAR_CACHE = "public, max-age=31536000, immutable"
 
 
 @bp.get("/user/<username>")
+@anonymous_page_cache
 async def user(username: str) -> Response:
     """A profile: header, counts, follow button, and the first page of the user's posts."""
     profile = await profile_or_404(username)
@@ -50,6 +52,7 @@ async def user(username: str) -> Response:
 
 
 @bp.get("/user/<username>/posts")
+@anonymous_page_cache
 async def user_posts(username: str) -> Response:
     """The user's posts, newest first, one keyset page at a time."""
     profile = await profile_or_404(username)
@@ -58,6 +61,7 @@ async def user_posts(username: str) -> Response:
 
 
 @bp.get("/user/<username>/timeline")
+@anonymous_page_cache
 async def timeline(username: str) -> Response:
     """Posts of the people the user follows (their own included), newest first."""
     profile = await profile_or_404(username)
@@ -68,6 +72,7 @@ async def timeline(username: str) -> Response:
 
 
 @bp.get("/followers/<username>")
+@anonymous_page_cache
 async def followers(username: str) -> Response:
     """Who follows the user, most recent first (the self-follow left out)."""
     profile = await profile_or_404(username)
@@ -77,6 +82,7 @@ async def followers(username: str) -> Response:
 
 
 @bp.get("/followed_by/<username>")
+@anonymous_page_cache
 async def followed_by(username: str) -> Response:
     """Whom the user follows, most recent first (the self-follow left out)."""
     profile = await profile_or_404(username)

@@ -387,7 +387,12 @@ async def test_edit_profile_admin_keeps_own_email_and_validates_shape(client, ad
     await login(client, admin)
     token = await csrf(client)
     role = await Role.get(name="User")
-    form = {"csrf_token": token, "email": "alice@example.com", "username": "alice", "role": str(role.id)}
+    form = {
+        "csrf_token": token,
+        "email": "alice@example.com",
+        "username": "alice",
+        "role": str(role.id),
+    }
     response = await client.post(f"/edit-profile/{alice.id}", form=form)
     assert response.status_code == 303
     assert (await User.get(id=alice.id)).avatar_hash == alice.avatar_hash
@@ -413,5 +418,7 @@ async def test_edit_profile_admin_json_body(client, admin, alice):
         f"/edit-profile/{alice.id}", json={"confirmed": "yes"}, headers=headers
     )
     assert response.status_code == 400
-    response = await client.post(f"/edit-profile/{alice.id}", json={"role": "Admin"}, headers=headers)
+    response = await client.post(
+        f"/edit-profile/{alice.id}", json={"role": "Admin"}, headers=headers
+    )
     assert response.status_code == 400

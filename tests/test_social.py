@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from quart_auth import generate_auth_token
 
-from flasky.identity import session_id_for
 from flasky.models import Follow, Post, User
 from flasky.social import identicon_svg
-from tests.conftest import csrf_from, make_user, query_count
+from tests.conftest import PASSWORD, AuthActions, csrf_from, make_user, query_count
 
 PAGE: dict[str, str] = {}
 HTMX = {"HX-Request": "true"}
@@ -37,10 +35,9 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def login(client: Any, user: User) -> None:
-    """Sign `user` in with a quart-auth cookie for the test client."""
-    async with client.app.app_context():
-        token = generate_auth_token(client, session_id_for(user))
-    client.set_cookie("localhost", client.app.config["QUART_AUTH_COOKIE_NAME"], token)
+    """Sign `user` in through the real login form."""
+    response = await AuthActions(client).login(user.email, PASSWORD)
+    assert response.status_code in (302, 303), await text(response)
 
 
 async def csrf(client: Any) -> str:
@@ -68,7 +65,9 @@ async def make_followers(user: User, n: int, prefix: str = "fan") -> list[User]:
     fans = []
     for i in range(n):
         fan = await make_user(f"{prefix}{i}@example.com")
-        await Follow.create(follower_id=fan.id, followed_id=user.id, timestamp=BASE + timedelta(minutes=i))
+        await Follow.create(
+            follower_id=fan.id, followed_id=user.id, timestamp=BASE + timedelta(minutes=i)
+        )
         fans.append(fan)
     return fans
 
@@ -156,7 +155,9 @@ async def test_profile_of_someone_followed_shows_following(client, alice, bob):
     await login(client, bob)
     body = await text(await client.get("/user/alice", headers=HTMX))
     assert "follow-button is-following" in body and 'action="/unfollow/alice"' in body
-    assert '<span class="when-rest">Following</span><span class="when-hover">Unfollow</span>' in body
+    assert (
+        '<span class="when-rest">Following</span><span class="when-hover">Unfollow</span>' in body
+    )
     assert "Follows you" not in body
 
 
@@ -212,7 +213,9 @@ async def test_user_posts_cursor_walk_visits_each_post_once(client, alice):
         data = await (await client.get(url, headers=JSON)).get_json()
         seen += [p["id"] for p in data["posts"]]
         url = data["next"]
-    expected = await Post.filter(author_id=alice.id).order_by("-timestamp").values_list("id", flat=True)
+    expected = (
+        await Post.filter(author_id=alice.id).order_by("-timestamp").values_list("id", flat=True)
+    )
     assert seen == list(expected)
 
 
@@ -220,7 +223,9 @@ async def test_user_posts_fragment_ends_with_a_sentinel(client, alice):
     await make_posts(alice, 4)
     client.app.config["FLASKY_POSTS_PER_PAGE"] = 3
     body = await text(await client.get("/user/alice/posts", headers=HTMX))
-    sentinel = re.search(r'<li class="sentinel" hx-get="([^"]+)" hx-trigger="revealed" hx-swap="outerHTML"', body)
+    sentinel = re.search(
+        r'<li class="sentinel" hx-get="([^"]+)" hx-trigger="revealed" hx-swap="outerHTML"', body
+    )
     assert sentinel and "cursor=" in sentinel.group(1)
     assert f'<a href="{sentinel.group(1)}">Older</a>' in body
     last = await text(await client.get(sentinel.group(1).replace("&amp;", "&"), headers=HTMX))
@@ -274,7 +279,9 @@ async def test_followers_cursor_walk_visits_each_follower_once_in_order(client, 
 async def test_followed_by_fragment_walk_visits_each_once(client, alice):
     stars = [await make_user(f"star{i}@example.com") for i in range(5)]
     for i, star in enumerate(stars):
-        await Follow.create(follower_id=alice.id, followed_id=star.id, timestamp=BASE + timedelta(hours=i))
+        await Follow.create(
+            follower_id=alice.id, followed_id=star.id, timestamp=BASE + timedelta(hours=i)
+        )
     client.app.config["FLASKY_FOLLOWERS_PER_PAGE"] = 2
     seen: list[str] = []
     url: str | None = "/followed_by/alice"
@@ -315,13 +322,16 @@ async def test_follow_htmx_answers_toggled_button_and_oob_count(client, alice, b
     assert body.lstrip().startswith(f'<form id="follow-{alice.id}"')
     assert "is-following" in body and 'hx-post="/unfollow/alice"' in body
     assert re.search(
-        rf'id="followers-count-{alice.id}"[^>]*hx-swap-oob="true"><strong>1</strong> follower<', body
+        rf'id="followers-count-{alice.id}"[^>]*hx-swap-oob="true"><strong>1</strong> follower<',
+        body,
     )
 
     response = await client.post("/unfollow/alice", form={"csrf_token": token}, headers=HTMX)
     body = await text(response)
     assert "is-following" not in body and 'hx-post="/follow/alice"' in body
-    assert re.search(rf'id="followers-count-{alice.id}"[^>]*hx-swap-oob="true"><strong>0</strong>', body)
+    assert re.search(
+        rf'id="followers-count-{alice.id}"[^>]*hx-swap-oob="true"><strong>0</strong>', body
+    )
 
 
 async def test_follow_json_and_no_js_redirect(client, alice, bob):
@@ -355,7 +365,9 @@ async def test_concurrent_follows_keep_one_row(client, alice, bob):
     await login(client, bob)
     token = await csrf(client)
     headers = {**JSON, "X-CSRFToken": token}
-    responses = await asyncio.gather(*(client.post("/follow/alice", headers=headers) for _ in range(8)))
+    responses = await asyncio.gather(
+        *(client.post("/follow/alice", headers=headers) for _ in range(8))
+    )
     assert all(r.status_code == 200 for r in responses)
     assert await Follow.filter(follower_id=bob.id, followed_id=alice.id).count() == 1
     data = await (await client.get("/user/alice", headers=JSON)).get_json()
@@ -421,7 +433,9 @@ async def viewer_for(client: Any, role: str) -> User | None:
 async def test_permission_table_pages(client, alice, role, method, path):
     await viewer_for(client, role)
     token = csrf_from(await text(await client.get("/auth/login")))
-    response = await client.open(path, method=method, form={"csrf_token": token} if method == "POST" else None)
+    response = await client.open(
+        path, method=method, form={"csrf_token": token} if method == "POST" else None
+    )
     if role == "anonymous":
         assert response.status_code in (302, 303)
         assert response.headers["Location"].startswith("/auth/login?next=")
@@ -585,3 +599,14 @@ async def test_edit_profile_json(client, alice):
     response = await client.post("/edit-profile", json={"name": "y" * 65}, headers=headers)
     assert response.status_code == 400
     assert (await User.get(id=alice.id)).location == "Paris"
+
+
+@pytest.mark.parametrize("app_config", [{"FLASKY_PAGE_CACHE_SECONDS": 60}])
+async def test_anonymous_reads_come_from_the_page_cache(client, alice, bob):
+    await make_posts(alice, 2)
+    first = await client.get("/user/alice", headers=JSON)
+    again = await client.get("/user/alice", headers=JSON)
+    assert query_count(first) > 0 and query_count(again) == 0
+    assert await first.get_data() == await again.get_data()
+    await login(client, bob)  # signed-in viewers always get a fresh answer
+    assert query_count(await client.get("/user/alice", headers=JSON)) > 0
