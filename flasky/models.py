@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import fields
-from tortoise.expressions import RawSQL, Subquery
+from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -496,6 +496,20 @@ class Post(Model):
         """One post with author and comment_count: a permalink's single query."""
         return await cls.listing().get_or_none(id=post_id)
 
+    @classmethod
+    async def publish(cls, author: User, body: str) -> Post:
+        """Save a new post by `author`, body_html rendered; ready for `to_json` and cards."""
+        post = cls(author=author)
+        post.set_body(body)
+        await post.save()
+        post.comment_count = 0  # type: ignore[attr-defined]
+        return post
+
+    async def change_body(self, body: str) -> None:
+        """Replace the body (and its sanitised HTML) and save just those two columns."""
+        self.set_body(body)
+        await self.save(update_fields=["body", "body_html"])
+
     def to_json(self, url_for: UrlFor, avatar_style: str = "identicon") -> dict[str, Any]:
         """The post JSON of SPEC §4 (author fetched; comment_count from `listing`)."""
         author = self.author
@@ -542,6 +556,26 @@ class Comment(Model):
     def for_post(cls, post_id: int) -> QuerySet[Comment]:
         """A post's comments with authors (page them oldest first)."""
         return cls.filter(post_id=post_id).select_related("author")
+
+    @classmethod
+    async def publish(cls, author: User, post: Post, body: str) -> Comment:
+        """Save a new comment by `author` on `post`, body_html rendered, author set."""
+        comment = cls(author=author, post=post)
+        comment.set_body(body)
+        await comment.save()
+        return comment
+
+    @classmethod
+    async def with_details(cls, comment_id: int) -> Comment | None:
+        """One comment with its author: a single query."""
+        return await cls.all().select_related("author").get_or_none(id=comment_id)
+
+    async def position(self) -> int:
+        """How many comments of the same post come before this one, oldest first."""
+        return await Comment.filter(
+            Q(timestamp__lt=self.timestamp) | Q(timestamp=self.timestamp, id__lt=self.id),
+            post_id=self.post_id,  # type: ignore[attr-defined]
+        ).count()
 
     @classmethod
     def moderation_queue(cls) -> QuerySet[Comment]:
