@@ -7,6 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, current_app, flash, request, url_for
 
+from flasky.cache import anonymous_page_cache
 from flasky.errors import BadRequest
 from flasky.forms import BaseForm, CommentForm, PostForm
 from flasky.identity import (
@@ -34,6 +35,7 @@ FEED_PAGE = "posts/_feed_page.html"
 
 
 @bp.route("/", methods=["GET", "POST"])
+@anonymous_page_cache
 async def index() -> Response:
     """Home: the post form (WRITE), the All / Followed tabs and a page of the feed."""
     if request.method == "POST":
@@ -78,6 +80,7 @@ async def show_followed() -> Response:
 
 
 @bp.route("/post/<int:id>", methods=["GET", "PUT", "DELETE"])
+@anonymous_page_cache
 async def post(id: int) -> Response:
     """The permalink with its comments; PUT edits, DELETE deletes (author or ADMIN)."""
     if request.method == "PUT":
@@ -147,6 +150,7 @@ async def _delete_post(id: int) -> Response:
 
 
 @bp.route("/post/<int:id>/comments", methods=["GET", "POST"])
+@anonymous_page_cache
 async def comments(id: int) -> Response:
     """A post's comments, oldest first, a page at a time; POST adds one (COMMENT)."""
     if request.method == "POST":
@@ -181,6 +185,7 @@ async def _add_comment(id: int) -> Response:
 
 
 @bp.get("/comment/<int:id>")
+@anonymous_page_cache
 async def comment(id: int) -> Response:
     """One comment: JSON, its fragment, or a redirect to its place on the post page."""
     found = await Comment.with_details(id)

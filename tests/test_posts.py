@@ -1097,3 +1097,20 @@ async def test_vary_on_every_answer(client, auth, people, post):
     ]
     for response in answers:
         assert_vary(response)
+
+
+# -- anonymous page cache -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app_config", [{"FLASKY_PAGE_CACHE_SECONDS": 60}])
+async def test_anonymous_reads_come_from_the_page_cache(client, auth, people, post):
+    for path in ("/", f"/post/{post.id}", f"/post/{post.id}/comments"):
+        first = await client.get(path)
+        again = await client.get(path)
+        assert query_count(first) > 0 and query_count(again) == 0, path
+        assert await text(first) == await text(again)
+        assert_vary(again)
+    await new_post(people["user"], "fresh")
+    await sign_in(auth, "user")
+    response = await client.get("/")
+    assert query_count(response) > 0 and "fresh" in await text(response)
