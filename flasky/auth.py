@@ -1,7 +1,435 @@
-"""Register, login, confirm, reset, change email/password, tokens."""
+"""Accounts: register, log in and out, confirm the address, change or reset the password,
+change the address, API tokens — each page as a full page, an htmx fragment or JSON.
+
+Where the contract is silent (README, "Accounts and email"):
+- A form with errors comes back as its page with 200, or — for an htmx request that is
+  not a boosted navigation — as the form fragment with 422, which htmx swaps in place.
+  JSON clients send the same fields as a JSON object (CSRF in `X-CSRFToken`) and get
+  400 with `errors` per field; GET with `Accept: application/json` describes the form
+  and hands out a CSRF token.
+- A new account is signed in at once and sent to /auth/unconfirmed until its address
+  is confirmed. A link that is invalid, expired, already used or for another purpose
+  answers 400 and changes nothing.
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint
+import re
+import secrets
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from quart import Blueprint, Response, current_app, flash, g, jsonify, request, url_for
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from flasky import security
+from flasky.email import queue_mail
+from flasky.errors import WWW_AUTHENTICATE, BadRequest, TooManyRequests, error_response
+from flasky.forms import (
+    USERNAME_MESSAGE,
+    BaseForm,
+    ChangeEmailForm,
+    ChangePasswordForm,
+    LoginForm,
+    PasswordResetForm,
+    PasswordResetRequestForm,
+    RegistrationForm,
+)
+from flasky.identity import (
+    AuthRequired,
+    CredentialsInvalid,
+    Unconfirmed,
+    current_viewer,
+    sign_in,
+    sign_out,
+)
+from flasky.models import User
+from flasky.negotiate import add_vary, json_error, respond, wants_fragment, wants_json
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+F = TypeVar("F", bound=BaseForm)
+
+NEW_PASSWORD_HINT = "At least 8 characters."
+
+
+@bp.route("/login", methods=["GET", "POST"])
+async def login() -> Response:
+    """Log in by email and password (throttled); then go to `?next=` if it is local."""
+    form = await bind(LoginForm)
+    next_url = safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        user = await User.get_or_none(email=form.email.data.lower()).select_related("role")
+        if await password_ok(user, form.email.data, form.password.data):
+            sign_in(user, remember=bool(form.remember_me.data))  # type: ignore[arg-type]
+            data = {
+                "message": "You are logged in.",
+                "username": user.username,
+                "confirmed": user.confirmed,
+            }  # type: ignore[union-attr]
+            return await finish(next_url or url_for("posts.index"), None, data=data)
+        if wants_json():
+            return _unauthorized("Invalid email or password.")
+        form.password.errors.append("Invalid email or password.")
+    action = url_for("auth.login", next=next_url) if next_url else url_for("auth.login")
+    return await form_page("auth/login.html", form, action=action, boost=False)
+
+
+@bp.post("/logout")
+async def logout() -> Response:
+    """End the cookie session."""
+    sign_out()
+    return await finish(url_for("posts.index"), "You have been logged out.")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+async def register() -> Response:
+    """Create an account (signed in, unconfirmed) and mail its confirmation link."""
+    form = await bind(RegistrationForm)
+    if form.validate_on_submit() and not await identity_taken(form):
+        try:
+            user = await User.register(
+                email=form.email.data,
+                username=form.username.data,
+                password=form.password.data,
+                admin_email=current_app.config.get("FLASKY_ADMIN", ""),
+                on_created=mail_new_account,
+            )
+        except IntegrityError:  # someone took the name or address a moment ago
+            await identity_taken(form)
+        else:
+            sign_in(user)
+            message = "A confirmation email has been sent to you by email."
+            data = {
+                "username": user.username,
+                "url": url_for("social.user", username=user.username, _external=True),
+            }
+            return await finish(url_for("auth.unconfirmed"), message, data=data, status=201)
+    return await form_page(
+        "auth/register.html",
+        form,
+        action=url_for("auth.register"),
+        boost=False,
+        hints={"username": USERNAME_MESSAGE, "password": NEW_PASSWORD_HINT},
+    )
+
+
+@bp.get("/confirm/<token>")
+async def confirm(token: str) -> Response:
+    """Confirm the account the token names; no login needed; a token works once."""
+    if await User.confirm_token(token) is None:
+        return await error_response(
+            400, "The confirmation link is invalid, expired or already used."
+        )
+    return await finish(url_for("posts.index"), "You have confirmed your account. Thanks!")
+
+
+@bp.post("/confirm")
+async def resend_confirmation() -> Response:
+    """Mail a new confirmation link to the signed-in, unconfirmed account."""
+    viewer = await signed_in()
+    if viewer.confirmed:
+        return await finish(url_for("posts.index"), "Your account is already confirmed.")
+    await mail_confirmation(viewer)
+    return await finish(
+        url_for("auth.unconfirmed"), "A new confirmation email has been sent to you by email."
+    )
+
+
+@bp.get("/unconfirmed")
+async def unconfirmed() -> Response:
+    """Where unconfirmed accounts wait; offers a new confirmation email."""
+    viewer = await current_viewer()
+    if not viewer.is_authenticated or viewer.confirmed:
+        return await respond(
+            redirect_to=url_for("posts.index"), data={"confirmed": viewer.confirmed}
+        )
+    data = {
+        "confirmed": False,
+        "message": "You have not confirmed your account yet.",
+        "resend_url": url_for("auth.resend_confirmation", _external=True),
+    }
+    return await respond("auth/unconfirmed.html", data=data, user=viewer)
+
+
+@bp.route("/change-password", methods=["GET", "POST"])
+async def change_password() -> Response:
+    """Change one's password (the old one required); other sessions end."""
+    viewer = await signed_in()
+    form = await bind(ChangePasswordForm)
+    if form.validate_on_submit():
+        if await password_ok(viewer, viewer.email, form.old_password.data):
+            await viewer.set_password(form.password.data)
+            await viewer.save(update_fields=["password_hash"])
+            sign_in(viewer)  # the old cookie named the old password: renew this one
+            return await finish(url_for("posts.index"), "Your password has been updated.")
+        form.old_password.errors.append("Invalid password.")
+    return await form_page(
+        "auth/change_password.html",
+        form,
+        action=url_for("auth.change_password"),
+        hints={"password": NEW_PASSWORD_HINT},
+    )
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+async def password_reset_request() -> Response:
+    """Mail a reset link; the same answer whether or not the address has an account."""
+    form = await bind(PasswordResetRequestForm)
+    if form.validate_on_submit():
+        user = await User.get_or_none(email=form.email.data.lower())
+        if user is not None:
+            await queue_mail(
+                user.email,
+                "Reset Your Password",
+                "reset_password",
+                user=user,
+                token=user.generate_reset_token(),
+            )
+        message = "An email with instructions to reset your password has been sent to you."
+        return await finish(url_for("auth.login"), message)
+    return await form_page(
+        "auth/reset_request.html", form, action=url_for("auth.password_reset_request")
+    )
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+async def password_reset(token: str) -> Response:
+    """Set a new password from a reset link (which dies with the old password)."""
+    found = await User.from_token("reset", token)
+    if found is None:
+        return await error_response(
+            400, "The password reset link is invalid, expired or already used."
+        )
+    form = await bind(PasswordResetForm)
+    if form.validate_on_submit() and await User.reset_password(token, form.password.data):
+        await security.clear_login_failures(found[0].email)
+        return await finish(url_for("auth.login"), "Your password has been updated.")
+    return await form_page(
+        "auth/reset_password.html",
+        form,
+        action=url_for("auth.password_reset", token=token),
+        hints={"password": NEW_PASSWORD_HINT},
+    )
+
+
+@bp.route("/change_email", methods=["GET", "POST"])
+async def change_email_request() -> Response:
+    """Mail a link to the new address; the change happens when it is opened."""
+    viewer = await signed_in()
+    form = await bind(ChangeEmailForm)
+    if form.validate_on_submit() and await email_change_allowed(viewer, form):
+        new_email = form.email.data.lower()
+        await queue_mail(
+            new_email,
+            "Confirm your email address",
+            "change_email",
+            user=viewer,
+            token=viewer.generate_email_change_token(new_email),
+        )
+        message = (
+            "An email with instructions to confirm your new email address has been sent to you."
+        )
+        return await finish(url_for("posts.index"), message)
+    return await form_page(
+        "auth/change_email.html", form, action=url_for("auth.change_email_request")
+    )
+
+
+@bp.get("/change_email/<token>")
+async def change_email(token: str) -> Response:
+    """Apply an address change from the link mailed to the new address."""
+    viewer = await signed_in()
+    if not await viewer.change_email(token):
+        return await error_response(
+            400, "The email change link is invalid, expired or already used."
+        )
+    return await finish(url_for("posts.index"), "Your email address has been updated.")
+
+
+@bp.post("/tokens")
+async def tokens() -> Response:
+    """Trade HTTP Basic email:password for a bearer token; a token cannot mint tokens."""
+    viewer = await current_viewer()
+    if not viewer.is_authenticated or getattr(g, "auth_method", None) != "basic":
+        raise CredentialsInvalid()
+    if not viewer.confirmed:
+        raise Unconfirmed()
+    expiration = int(current_app.config.get("TOKEN_EXPIRATION", 3600))
+    return await respond(data={"token": viewer.generate_auth_token(), "expiration": expiration})
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+# Browsers drop tabs and newlines inside URLs and treat "\" as "/": "/\t/evil.example"
+# and "/\\evil.example" would both leave the site.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a path on this site; None for anything that could leave it."""
+    if not target:
+        return None
+    cleaned = _CONTROL.sub("", target).strip()
+    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned:
+        return None
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc:
+        return None
+    return cleaned
+
+
+async def signed_in() -> User:
+    """The signed-in viewer, confirmed or not (every /auth page serves both)."""
+    viewer = await current_viewer()
+    if not viewer.is_authenticated:
+        raise AuthRequired()
+    return viewer  # type: ignore[return-value]
+
+
+_dummy_hash: str | None = None
+
+
+async def password_ok(user: User | None, email: str, password: str) -> bool:
+    """Check a password under the login throttle: 429 once the account or the address
+    has 5 failures in 15 minutes; a failure counts, a success forgives the account."""
+    global _dummy_hash
+    address = request.remote_addr
+    retry_after = await security.login_retry_after(email, address)
+    if retry_after:
+        raise TooManyRequests(retry_after)
+    if user is None:
+        # Spend the same time as a real check, so timing does not tell who has an account.
+        _dummy_hash = _dummy_hash or await security.hash_password(secrets.token_hex(16))
+        await security.verify_password(_dummy_hash, password)
+        ok = False
+    else:
+        ok = await user.verify_password(password)
+    if ok:
+        await security.clear_login_failures(email)
+    else:
+        await security.record_login_failure(email, address)
+    return ok
+
+
+async def identity_taken(form: RegistrationForm) -> bool:
+    """Put "already registered" / "already in use" on the form; True when either is."""
+    email, username = form.email.data.lower(), form.username.data
+    rows = await User.filter(Q(email=email) | Q(username__iexact=username)).values_list(
+        "email", "username"
+    )
+    for row_email, row_username in rows:
+        if row_email == email and "Email already registered." not in form.email.errors:
+            form.email.errors.append("Email already registered.")
+        if (
+            row_username.lower() == username.lower()
+            and "Username already in use." not in form.username.errors
+        ):
+            form.username.errors.append("Username already in use.")
+    return bool(rows)
+
+
+async def email_change_allowed(user: User, form: ChangeEmailForm) -> bool:
+    """The password is right (throttled) and the new address is free; else form errors."""
+    if not await password_ok(user, user.email, form.password.data):
+        form.password.errors.append("Invalid password.")
+        return False
+    if await User.filter(email=form.email.data.lower()).exists():
+        form.email.errors.append("Email already registered.")
+        return False
+    return True
+
+
+async def mail_confirmation(user: User, connection: Any = None) -> None:
+    """Queue the confirmation mail (in `connection`'s transaction if given)."""
+    await queue_mail(
+        user.email,
+        "Confirm Your Account",
+        "confirm",
+        connection=connection,
+        user=user,
+        token=user.generate_confirmation_token(),
+    )
+
+
+async def mail_new_account(user: User, connection: Any) -> None:
+    """Inside registration's transaction: the confirmation mail and the admin's notice."""
+    await mail_confirmation(user, connection)
+    admin = current_app.config.get("FLASKY_ADMIN")
+    if admin:
+        await queue_mail(admin, "New User", "new_user", connection=connection, user=user)
+
+
+async def bind(form_class: type[F]) -> F:
+    """The form filled from the request: form data (its CSRF token in the field or the
+    X-CSRFToken header), or a JSON object whose values have the fields' types."""
+    if request.method != "POST":
+        return await form_class.from_request()
+    if not request.is_json:
+        formdata = (await request.form).copy()
+        header = request.headers.get(security.CSRF_HEADER)
+        if header and not formdata.get(security.CSRF_FIELD):
+            formdata[security.CSRF_FIELD] = header  # htmx sends it as a header (checked already)
+        return form_class(formdata=formdata)
+    body = await request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    form = form_class(meta={"csrf": False})
+    data: dict[str, Any] = {}
+    for field in form:
+        if field.name not in body or field.type == "SubmitField":
+            continue
+        expected = bool if field.type == "BooleanField" else str
+        if not isinstance(body[field.name], expected):
+            raise BadRequest(
+                f"'{field.name}' must be a {'boolean' if expected is bool else 'string'}."
+            )
+        data[field.name] = body[field.name]
+    form.process(data=data)
+    return form
+
+
+async def form_page(page: str, form: BaseForm, **context: Any) -> Response:
+    """The form's page; after a failed POST the form again with its errors (200 page,
+    422 htmx fragment, 400 JSON). JSON GET describes the fields and gives a CSRF token."""
+    failed = request.method == "POST"
+    if wants_json():
+        if failed:
+            return _form_errors(form)
+        fields = [f.name for f in form if f.type not in ("CSRFTokenField", "SubmitField")]
+        return await respond(data={"fields": fields, "csrf_token": security.generate_csrf()})
+    status = 422 if failed and wants_fragment() else 200
+    context.setdefault("hints", {})
+    return await respond(page, fragment="auth/_form.html", status=status, form=form, **context)
+
+
+async def finish(
+    target: str, message: str | None, *, data: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    """After a success: JSON for programs; a flash and Post/Redirect/Get for browsers
+    (HX-Redirect for an htmx fragment request, which would not follow a 303 as a page)."""
+    if wants_json():
+        body = {"message": message, **(data or {})} if message else dict(data or {})
+        return await respond(data=body, status=status)
+    if message:
+        await flash(message, "success")
+    if wants_fragment():
+        return await respond(headers={"HX-Redirect": target})
+    return await respond(redirect_to=target)
+
+
+def _form_errors(form: BaseForm) -> Response:
+    errors = {f.name: list(f.errors) for f in form if f.errors}
+    name, messages = next(iter(errors.items()), ("form", ["The form is not valid."]))
+    response = jsonify(
+        {"error": "bad request", "message": f"{name}: {messages[0]}", "errors": errors}
+    )
+    response.status_code = 400
+    return add_vary(response)
+
+
+def _unauthorized(message: str) -> Response:
+    response = json_error(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
