@@ -106,6 +106,46 @@ def test_command(coverage: bool, pytest_args: tuple[str, ...]) -> None:
     sys.exit(code)
 
 
+@cli.command()
+@click.option("--retry", is_flag=True, help="Put failed mail back in the queue.")
+@click.option("--send", is_flag=True, help="Deliver the mail that is due now, then exit.")
+@click.option("--recent", default=10, show_default=True, help="Rows shown per status.")
+@pass_app
+def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
+    """Show the outbox (pending, sent, failed); --retry re-queues failed mail."""
+    from flasky import email
+
+    app = load_app(info)
+
+    async def work() -> tuple[int | None, int | None, dict[str, Any]]:
+        retried = await email.retry_failed() if retry else None
+        sent = await email.deliver_all() if send else None
+        return retried, sent, await email.outbox_summary(recent)
+
+    try:
+        retried, sent, summary = run_async(app, work)
+    except Exception as exc:  # one clear line, whatever the driver raised
+        url = _redact(app.config["DATABASE_URL"])
+        fail(f"mail failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
+        return
+    if retried is not None:
+        click.echo(f"Re-queued {retried} failed message(s).")
+    if sent is not None:
+        click.echo(f"Handled {sent} due message(s).")
+    counts = summary["counts"]
+    click.echo("Outbox: " + ", ".join(f"{counts[s]} {s}" for s in email.STATUSES))
+    for status, rows in summary["recent"].items():
+        click.echo(f"\n{status} (most recent first):")
+        for row in rows:
+            when = (row.sent_at or row.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            line = f"  #{row.id}  {when}  {row.recipient}  {row.subject!r}  attempts={row.attempts}"
+            if status == email.PENDING and row.attempts:
+                line += f"  next={row.next_attempt_at:%H:%M:%S}"
+            if row.last_error and status != email.SENT:
+                line += f"  error={row.last_error}"
+            click.echo(line)
+
+
 def _redact(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
