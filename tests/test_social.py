@@ -168,9 +168,10 @@ async def test_admin_sees_edit_as_admin(client, alice):
     assert f'href="/edit-profile/{alice.id}"' in body and "Edit as admin" in body
 
 
-async def test_anonymous_profile_has_no_follow_button(client, alice):
+async def test_anonymous_profile_offers_login_instead_of_follow(client, alice):
     body = await text(await client.get("/user/alice", headers=HTMX))
     assert f'id="follow-{alice.id}"' not in body and "Follows you" not in body
+    assert 'href="/auth/login?next=/user/alice">Follow</a>' in body
 
 
 @pytest.mark.parametrize("app_config", [{"FLASKY_AVATARS": "gravatar"}])
