@@ -146,6 +146,23 @@ async def require_permission(permission: int) -> User:
     return viewer
 
 
+# Bodies a cross-site HTML form can send: checked for CSRF even without a session (login CSRF).
+_FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+
+
+def _needs_csrf(unsafe_methods: frozenset[str]) -> bool:
+    """A write riding on the session cookie, a form post, or an /auth/* form sent as JSON.
+    Elsewhere a JSON write with neither Authorization nor a signed-in cookie has nothing
+    to forge: it gets its 401 instead of a 400 (so does POST /auth/tokens)."""
+    if request.method not in unsafe_methods or authenticated_by_header():
+        return False
+    return (
+        current_user.auth_id is not None
+        or request.mimetype in _FORM_TYPES
+        or (request.blueprint == "auth" and request.endpoint != "auth.tokens")
+    )
+
+
 # Endpoints an unconfirmed account may still reach.
 _OPEN_ENDPOINTS = {"static", "health.healthz", "social.avatar"}
 
@@ -165,9 +182,8 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             raise RequestEntityTooLarge()
         if request.routing_exception is not None and authenticated_by_header():
             return  # no such route (404/405) whoever asks: don't check credentials first
-        if request.method in UNSAFE_METHODS and not authenticated_by_header():
-            if not validate_csrf(await csrf_token_from_request()):
-                raise BadRequest("The CSRF token is missing or invalid.")
+        if _needs_csrf(UNSAFE_METHODS) and not validate_csrf(await csrf_token_from_request()):
+            raise BadRequest("The CSRF token is missing or invalid.")
         if not authenticated_by_header() and current_user.auth_id is None:
             return  # anonymous: no query
         viewer = await current_viewer()
