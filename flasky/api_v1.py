@@ -76,9 +76,7 @@ async def new_post() -> Response:
     """Create a post from `{"body"}`: 201 with its URL in `Location`."""
     viewer = await require_permission(Permission.WRITE)
     body = await _body_field("post", POST_MAX)
-    post = Post(author=viewer)
-    post.set_body(body)  # type: ignore[arg-type]
-    await post.save()
+    post = await Post.publish(viewer, body)  # type: ignore[arg-type]
     return _created(book_post(post))
 
 
@@ -91,8 +89,7 @@ async def edit_post(id: int) -> Response:
         raise Forbidden("Insufficient permissions")
     body = await _body_field("post", POST_MAX, required=False)
     if body is not None:
-        post.set_body(body)
-        await post.save(update_fields=["body", "body_html"])
+        await post.change_body(body)
     return jsonify(book_post(post))
 
 
@@ -134,7 +131,7 @@ async def get_comments() -> Response:
 @bp.get("/comments/<int:id>")
 async def get_comment(id: int) -> Response:
     """One comment (a disabled one's body only for moderators)."""
-    comment = await Comment.moderation_queue().get_or_none(id=id)
+    comment = await Comment.with_details(id)
     if comment is None:
         raise _not_found("comment")
     return jsonify((await _comment_serializer())(comment))
@@ -155,12 +152,11 @@ async def get_post_comments(id: int) -> Response:
 async def new_post_comment(id: int) -> Response:
     """Comment on a post from `{"body"}`: 201 with its URL in `Location`."""
     viewer = await require_permission(Permission.COMMENT)
-    if not await Post.exists(id=id):
+    post = await Post.get_or_none(id=id)
+    if post is None:
         raise _not_found("post")
     body = await _body_field("comment", COMMENT_MAX)
-    comment = Comment(author=viewer, post_id=id)
-    comment.set_body(body)  # type: ignore[arg-type]
-    await comment.save()
+    comment = await Comment.publish(viewer, post, body)  # type: ignore[arg-type]
     return _created(book_comment(comment, show_disabled=True))
 
 
