@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flasky.models import Comment, Post, User
-from tests.conftest import make_user
+from tests.conftest import make_user, query_count
 
 CAT = "cat-password"
 DOG = "dog-password"
@@ -542,3 +542,16 @@ async def test_writes_with_credentials_need_no_csrf(client):
         "Set-Cookie" not in response.headers or "flasky_auth" not in response.headers["Set-Cookie"]
     )
     assert await Post.filter(author_id=john.id).count() == 1
+
+
+async def test_list_queries_do_not_grow_with_the_page(client):
+    john = await make_user("john@example.com", "john", password=CAT)
+    post = await add_post(john)
+    await add_comment(john, post)
+    headers = api_headers("john@example.com", CAT)
+    paths = ("/api/v1/posts/", f"/api/v1/users/{john.id}/posts/", "/api/v1/comments/")
+    before = [query_count(await client.get(path, headers=headers)) for path in paths]
+    await add_post(await make_user("susan@example.com", "susan", password=DOG))
+    await add_comment(john, post)
+    after = [query_count(await client.get(path, headers=headers)) for path in paths]
+    assert after == before

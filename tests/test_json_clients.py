@@ -377,6 +377,51 @@ async def test_moderation_enable_disable(client):
     assert_error(await body_of(response), "not found")
 
 
+async def test_every_page_route_answers_json(client):
+    john = await make_user("john@example.com", "john", password=CAT)
+    admin = await make_user("admin@example.com", "admin", password=DOG, role="Administrator")
+    post = await add_post(john)
+    comment = await add_comment(john, post)
+    as_admin = basic("admin@example.com", DOG)
+    expected_keys = {
+        "/": {"posts", "next", "count"},
+        f"/post/{post.id}": POST_KEYS,
+        f"/edit/{post.id}": POST_KEYS,
+        f"/post/{post.id}/comments": {"comments", "next", "count"},
+        f"/comment/{comment.id}": COMMENT_KEYS,
+        "/user/john": USER_KEYS,
+        "/user/john/posts": {"posts", "next", "count"},
+        "/user/john/timeline": {"posts", "next", "count"},
+        "/followers/john": {"follows", "next", "count"},
+        "/followed_by/john": {"follows", "next", "count"},
+        "/edit-profile": USER_KEYS,
+        f"/edit-profile/{john.id}": USER_KEYS,
+        "/moderate": {"comments", "next", "count"},
+        "/healthz": {"status"},
+    }
+    for path, keys in expected_keys.items():
+        response = await client.get(path, headers=as_admin)
+        assert response.status_code == 200, path
+        assert response.mimetype == "application/json", path
+        assert set(await body_of(response)) == keys, path
+    own = await body_of(await client.get("/edit-profile", headers=as_admin))
+    assert own["username"] == admin.username
+
+
+async def test_edit_profile_over_json(client):
+    await make_user("john@example.com", "john", password=CAT)
+    headers = basic("john@example.com", CAT)
+    response = await client.post(
+        "/edit-profile", headers=headers, json={"name": "John", "location": "Lisbon"}
+    )
+    assert response.status_code == 200
+    data = await body_of(response)
+    assert (data["name"], data["location"]) == ("John", "Lisbon")
+    response = await client.post("/edit-profile", headers=headers, json={"name": 5})
+    assert response.status_code == 400
+    assert_error(await body_of(response), "bad request")
+
+
 async def test_preview(client):
     response = await client.post("/preview", headers=JSON, json={"body": "*hi* <script>x</script>"})
     assert response.status_code == 200
