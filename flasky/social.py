@@ -67,7 +67,7 @@ async def timeline(username: str) -> Response:
     profile = await profile_or_404(username)
     query = Post.timeline(profile)
     posts = await keyset_page(query, cursor(), per_page("POSTS"))
-    count = await Post.timeline(profile).count() if wants_json() else 0
+    count = await query.count() if wants_json() else 0
     return await _post_list(posts, profile, "social.timeline", count, "timeline")
 
 
