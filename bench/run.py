@@ -123,6 +123,7 @@ def run_wrk(
     connections: int,
     headers: dict[str, str] | None = None,
     script: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> WrkResult:
     """Drive `url` with wrk from a separate process and parse what it printed."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
@@ -131,7 +132,9 @@ def run_wrk(
     if script is not None:
         cmd += ["-s", str(script)]
     cmd.append(url)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
     return parse_wrk(done.stdout)
@@ -386,6 +389,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     script: Path | None = None
     form: dict[str, str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -428,6 +432,7 @@ def measure(
         "connections": args.connections,
         "headers": case.headers,
         "script": case.script,
+        "env": case.env,
     }
     run_wrk(url, duration=args.warmup, **wrk_args)
     row.result = run_wrk(url, duration=args.duration, **wrk_args)
@@ -569,7 +574,8 @@ def build_cases(browser: Browser, token: str, deep: str, username: str, post_id:
             method="POST",
             headers={"Cookie": browser.cookie_header(), "X-CSRFToken": csrf},
             script=BENCH / "post.lua",
-            form={"body": "Benchmark sample post."},
+            form={"body": "Benchmark sample post.", "csrf_token": csrf},
+            env={"BENCH_CSRF": csrf},
         ),
     ]
 
