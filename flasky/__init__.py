@@ -13,6 +13,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     from flasky import (
         api_v1,
         auth,
+        cache,
         db,
         email,
         errors,
@@ -37,6 +38,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     email.init_app(app)
+    cache.init_app(app)
 
     for blueprint in (
         health.bp,

@@ -7,7 +7,7 @@ import pytest
 from quart import Response, flash, get_flashed_messages, redirect, request
 
 from flasky import cache, create_app
-from flasky.cache import anonymous_page_cache
+from flasky.cache import MARK, Entry, PageStore, anonymous_page_cache
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, make_user, reset_database
 
 
@@ -18,6 +18,11 @@ async def probe_app():
         "testing", DATABASE_URL=TEST_DATABASE_URL, FLASKY_PAGE_CACHE_SECONDS=60
     )
     renders: list[str] = []
+    reached_quart: list[str] = []
+
+    @application.before_request
+    async def count_requests() -> None:
+        reached_quart.append(request.full_path)
 
     @application.get("/probe")
     @anonymous_page_cache
@@ -45,6 +50,7 @@ async def probe_app():
         await reset_database()
         await Role.insert_roles()
         application.renders = renders
+        application.reached_quart = reached_quart
         yield application
 
 
@@ -66,6 +72,9 @@ async def test_anonymous_get_is_rendered_once(probe, probe_app):
     assert second.headers["X-Query-Count"] == "0"
     assert "frame-ancestors 'none'" in second.headers["Content-Security-Policy"]
     assert second.headers["Vary"] == "Accept, HX-Request"
+    assert MARK not in first.headers and MARK not in second.headers
+    # the second answer came from the middleware: Quart never saw the request
+    assert probe_app.reached_quart == ["/probe?"]
 
 
 @pytest.mark.parametrize(
@@ -149,4 +158,30 @@ async def test_store_stays_bounded(probe, probe_app, monkeypatch):
     monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
     for n in range(5):
         await probe.get(f"/probe?n={n}")
-    assert len(probe_app.extensions["flasky_page_cache"]) <= 3
+    assert len(cache.store_of(probe_app).entries) <= 3
+
+
+async def test_session_cookie_is_served_inside_quart(probe, probe_app):
+    probe.set_cookie("localhost", probe_app.config["SESSION_COOKIE_NAME"], "not-a-valid-session")
+    first = await probe.get("/probe")
+    second = await probe.get("/probe")
+    assert await text(first) == await text(second) == "render 1"
+    assert probe_app.reached_quart == ["/probe?", "/probe?"]
+    assert MARK not in second.headers
+
+
+async def test_writes_pass_through(probe, probe_app):
+    await probe.get("/probe")
+    response = await probe.post("/probe")
+    assert response.status_code in (400, 405)
+    assert probe_app.reached_quart == ["/probe?", "/probe?"]
+
+
+def test_expired_entry_is_served_only_while_someone_renders_it():
+    store = PageStore()
+    store.put(("k",), Entry(expires=10.0, status=200, headers=(), body=b"old"), now=0.0)
+    assert store.lookup(("k",), now=5.0).body == b"old"
+    assert store.lookup(("k",), now=11.0) is None
+    with store.rendering_of(("k",)):
+        assert store.lookup(("k",), now=11.0).body == b"old"
+    assert store.lookup(("k",), now=11.0) is None
