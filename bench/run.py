@@ -272,10 +272,20 @@ def load_database(url: str, data_dir: Path, env: dict[str, str]) -> float:
     else:
         asyncio.run(_reset_postgres(url))
     run_env = {**os.environ, **env, "DATABASE_URL": url}
-    subprocess.run([flasky_cli(), "deploy"], cwd=REPO, env=run_env, check=True)
+    _flasky(["deploy"], run_env, timeout=300)
     started = time.perf_counter()
-    subprocess.run([flasky_cli(), "load", str(data_dir)], cwd=REPO, env=run_env, check=True)
+    _flasky(["load", str(data_dir)], run_env, timeout=1800)
     return time.perf_counter() - started
+
+
+def _flasky(args: list[str], env: dict[str, str], timeout: float) -> None:
+    """Run a `flasky` command; a failure or a hang stops the benchmark with one line."""
+    try:
+        subprocess.run([flasky_cli(), *args], cwd=REPO, env=env, check=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"`flasky {args[0]}` did not finish within {timeout:.0f} s") from None
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"`flasky {args[0]}` failed with exit status {exc.returncode}") from None
 
 
 def busiest(data_dir: Path) -> tuple[str, int]:
