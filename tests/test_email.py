@@ -247,20 +247,22 @@ async def test_two_sender_loops_share_one_outbox(durable_url, smtp_server):
 
 
 SENDER_PROCESS = r"""
-import asyncio, sys, time
+import asyncio, sys
 from flasky import create_app, db, email
 
-async def main(url, host, port, start_at):
+async def main(url, host, port):
     app = create_app("testing", DATABASE_URL=url, MAIL_SERVER=host, MAIL_PORT=int(port),
                      MAIL_USE_TLS=False, FLASKY_MAIL_BATCH=3)
     async with app.app_context():
         await db.connect(url)
-        await asyncio.sleep(max(0.0, float(start_at) - time.time()))
+        await db.ping()
+        print("ready", flush=True)
+        sys.stdin.readline()  # both processes start sending together
         handled = 0
         while n := await email.deliver_due():
             handled += n
         await db.disconnect()
-    print(handled)
+    print(handled, flush=True)
 
 asyncio.run(main(*sys.argv[1:]))
 """
@@ -279,8 +281,7 @@ async def test_two_sender_processes_share_one_outbox(durable_url, smtp_server):
     else:
         async with serving(durable_url) as app:
             await queue_many(app, count)
-        start_at = str(time.time() + 4)
-        args = [durable_url, smtp_server.host, str(smtp_server.port), start_at]
+        args = [durable_url, smtp_server.host, str(smtp_server.port)]
         env = {**os.environ, "FLASKY_CONFIG": "testing"}
         procs = [
             await asyncio.create_subprocess_exec(
@@ -290,11 +291,18 @@ async def test_two_sender_processes_share_one_outbox(durable_url, smtp_server):
                 *args,
                 cwd=ROOT,
                 env=env,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
             for _ in range(2)
         ]
+        for proc in procs:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line.strip() == b"ready", (line, (await proc.stderr.read()).decode()[-2000:])
+        for proc in procs:
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
         outputs = [await p.communicate() for p in procs]
         assert all(p.returncode == 0 for p in procs), [err.decode()[-2000:] for _, err in outputs]
         results = [int(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
