@@ -61,13 +61,10 @@ async def login() -> Response:
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         user = await User.get_or_none(email=form.email.data.lower()).select_related("role")
-        if await password_ok(user, form.email.data, form.password.data):
-            sign_in(user, remember=bool(form.remember_me.data))  # type: ignore[arg-type]
-            data = {
-                "message": "You are logged in.",
-                "username": user.username,
-                "confirmed": user.confirmed,
-            }  # type: ignore[union-attr]
+        if await password_ok(user, form.email.data, form.password.data) and user is not None:
+            sign_in(user, remember=bool(form.remember_me.data))
+            data = {"message": "You are logged in.", "username": user.username}
+            data["confirmed"] = user.confirmed
             return await finish(next_url or url_for("posts.index"), None, data=data)
         if wants_json():
             return _unauthorized("Invalid email or password.")
