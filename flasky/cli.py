@@ -69,13 +69,20 @@ def deploy(info: ScriptInfo) -> None:
     url = app.config["DATABASE_URL"]
 
     async def work() -> list[str]:
-        applied = await db.upgrade(url)
-        await Role.insert_roles()
-        ids = await User.all().values_list("id", flat=True)
-        await Follow.bulk_create(
-            [Follow(follower_id=i, followed_id=i) for i in ids], ignore_conflicts=True, batch_size=1000
-        )
-        return applied
+        try:
+            applied = await db.upgrade(url)
+            await Role.insert_roles()
+            ids = await User.all().values_list("id", flat=True)
+            await Follow.bulk_create(
+                [Follow(follower_id=i, followed_id=i) for i in ids],
+                ignore_conflicts=True,
+                batch_size=1000,
+            )
+            return applied
+        finally:
+            # aerich opened the connections; an open SQLite connection's worker thread
+            # would keep the process from exiting.
+            await db.disconnect()
 
     try:
         applied = run_async(app, work, connect=False)
