@@ -1,10 +1,25 @@
 """The benchmark harness: wrk output parsing, and the bare app served by hypercorn."""
 
+import os
+import subprocess
+import sys
+import time
+
 import httpx
 import pytest
 
 from bench.bare import BODY, PAGE_SIZE
-from bench.run import Case, Row, WrkResult, parse_duration_ms, parse_wrk, serve, table, targets
+from bench.run import (
+    Case,
+    Row,
+    WrkResult,
+    other_cpu,
+    parse_duration_ms,
+    parse_wrk,
+    serve,
+    table,
+    targets,
+)
 
 WRK_OUTPUT = """\
 Running 20s test @ http://127.0.0.1:40211/
@@ -82,8 +97,13 @@ def test_targets_report_misses_by_how_much():
     assert "highest is 5 (profile) — MISSED" in lines
     assert "home, anonymous ≥ 40 % of bare: 30.0 %, short by 10.0 points" in lines
     assert "profile ≥ 5 % of bare: 6.0 % — met" in lines
-    rendered = table(rows, bare)
+    bares = [
+        Row(Case("bare (first)", "/"), bare),
+        Row(Case("bare (last)", "/"), WrkResult(1, 8_000, 1.2, 2.5)),
+    ]
+    rendered = table(rows, bares)
     assert "| 30.0 % |" in rendered and "cursor=…" in rendered
+    assert "| bare (last) | 8,000 |" in rendered and "| 80.0 % |" in rendered
 
 
 def test_bare_page_is_12_kb_of_html():
@@ -99,3 +119,16 @@ def test_bare_app_served_by_hypercorn(tmp_path):
         assert response.content == BODY
         process = server.process
     assert process.poll() is not None
+
+
+def test_other_cpu_sees_a_process_that_is_not_ours():
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        with other_cpu(server_pgid=0) as share:
+            time.sleep(1.0)
+    finally:
+        burner.kill()
+        burner.wait()
+    # one core kept busy: 1/ncores of the machine, less what other work took from it
+    assert share[0] > 0.3 / os.cpu_count()
