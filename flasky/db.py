@@ -152,7 +152,13 @@ _stats: contextvars.ContextVar[QueryStats | None] = contextvars.ContextVar(
     "flasky_query_stats", default=None
 )
 _slow_threshold = 0.5
-_METHODS = ("execute_insert", "execute_many", "execute_query", "execute_query_dict", "execute_script")
+_METHODS = (
+    "execute_insert",
+    "execute_many",
+    "execute_query",
+    "execute_query_dict",
+    "execute_script",
+)
 _installed = False
 
 
@@ -210,7 +216,11 @@ def install_query_hooks() -> None:
         from tortoise.backends.asyncpg import client as pg_client
         from tortoise.backends.base_postgres import client as base_pg
 
-        classes += [base_pg.BasePostgresClient, pg_client.AsyncpgDBClient, pg_client.TransactionWrapper]
+        classes += [
+            base_pg.BasePostgresClient,
+            pg_client.AsyncpgDBClient,
+            pg_client.TransactionWrapper,
+        ]
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         pass
     for cls in classes:

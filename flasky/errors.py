@@ -66,10 +66,18 @@ class BadRequest(Exception):
         self.status = status
 
 
-DATABASE_DOWN = (DBConnectionError, ConnectionError, OSError, TimeoutError, TransactionManagementError)
+DATABASE_DOWN = (
+    DBConnectionError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    TransactionManagementError,
+)
 
 
-async def error_response(status: int, message: str | None = None, headers: dict | None = None) -> Response:
+async def error_response(
+    status: int, message: str | None = None, headers: dict | None = None
+) -> Response:
     """The answer for `status` in the form this request wants."""
     message = message or MESSAGES.get(status, "Error")
     if getattr(g, "viewer", None) is None:
@@ -101,8 +109,11 @@ def init_app(app: Quart) -> None:
     async def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         message = exc.description if status == 400 and exc.description else None
-        headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
-        return await error_response(status, message if message and "browser" not in message else None, headers)
+        allowed = getattr(exc, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        if message and "browser" in message:
+            message = None  # werkzeug's default text speaks of "the browser": use ours
+        return await error_response(status, message, headers)
 
     @app.errorhandler(BadRequest)
     async def _bad_request(exc: BadRequest) -> Response:

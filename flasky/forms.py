@@ -17,7 +17,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.csrf.core import CSRF
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from flasky import security
 from flasky.text import COMMENT_MAX, POST_MAX
@@ -63,7 +71,10 @@ def _strip(value: Any) -> Any:
 def _password(label: str = "Password") -> PasswordField:
     return PasswordField(
         label,
-        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=128, message="Passwords have 8 to 128 characters.")],
+        validators=[
+            DataRequired(),
+            Length(min=PASSWORD_MIN, max=128, message="Passwords have 8 to 128 characters."),
+        ],
     )
 
 

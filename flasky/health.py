@@ -19,7 +19,8 @@ async def healthz() -> Response:
         await db.ping()
     except Exception as exc:  # any failure to answer is an outage to report
         log.warning("health check failed: %s", exc)
-        response = jsonify({"error": "service unavailable", "message": "The database does not answer."})
+        message = "The database does not answer."
+        response = jsonify({"error": "service unavailable", "message": message})
         response.status_code = 503
     else:
         response = jsonify({"status": "ok"})

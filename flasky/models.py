@@ -474,7 +474,9 @@ class Post(Model):
         return cls.all().select_related("author").annotate(comment_count=RawSQL(COMMENT_COUNT_SQL))
 
     @classmethod
-    def feed(cls, viewer: User | AnonymousUser | None = None, followed: bool = False) -> QuerySet[Post]:
+    def feed(
+        cls, viewer: User | AnonymousUser | None = None, followed: bool = False
+    ) -> QuerySet[Post]:
         """The home feed: everyone's posts, or those of whom `viewer` follows."""
         if followed and viewer is not None and viewer.is_authenticated:
             return cls.timeline(viewer)  # type: ignore[arg-type]
@@ -657,7 +659,9 @@ class LoginFailure(Model):
         await cls.bulk_create([cls(key=k, timestamp=now) for k in keys])
 
     @classmethod
-    async def oldest_over_limit(cls, keys: list[str], since: datetime, limit: int) -> datetime | None:
+    async def oldest_over_limit(
+        cls, keys: list[str], since: datetime, limit: int
+    ) -> datetime | None:
         """For the first key with `limit` or more failures since `since`, the moment the
         window frees a slot (the oldest failure that still counts); else None."""
         rows = await (

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Response, current_app, get_flashed_messages, jsonify, redirect, render_template, request
+from quart import (
+    Response,
+    current_app,
+    get_flashed_messages,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 
 VARY = "Accept, HX-Request"
 

@@ -22,7 +22,10 @@ _hasher = PasswordHasher()
 def configure_hasher(fast: bool) -> None:
     """Use cheap argon2 parameters (tests) or the library's slow defaults."""
     global _hasher
-    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
+    if fast:
+        _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    else:
+        _hasher = PasswordHasher()
 
 
 async def hash_password(password: str) -> str:

@@ -141,7 +141,9 @@ class AuthActions:
 
     client: Any
 
-    async def login(self, email: str = "john@example.com", password: str = PASSWORD, **extra: Any) -> Any:
+    async def login(
+        self, email: str = "john@example.com", password: str = PASSWORD, **extra: Any
+    ) -> Any:
         token = await get_csrf(self.client, "/auth/login")
         form = {"email": email, "password": password, "csrf_token": token, **extra}
         return await self.client.post("/auth/login", form=form)
