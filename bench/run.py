@@ -535,7 +535,7 @@ def _fmt_queries(row: Row) -> str:
         return "?"
     if warm is None or warm == cold:
         return str(cold)
-    return f"{cold} ({warm} when cached)" if warm < cold else f"{cold} / {warm}"
+    return f"{cold} → {warm}"
 
 
 def table(rows: list[Row], bares: list[Row]) -> str:
@@ -780,7 +780,10 @@ def _report(
             "",
             table(rows, bares),
             "",
-            "Ratios are to the faster bare run. `other CPU` is the share of the machine's CPU",
+            "`queries/req`: X-Query-Count of one request before the warm-up → one after the run",
+            "(0 after is a page-cache hit; a logged-in viewer's first request also refreshes",
+            "`last_seen`, once a minute). Ratios are to the faster bare run. `other CPU` is the",
+            "share of the machine's CPU",
             "that processes other than the server, wrk and this script used during the run:",
             "the machine is shared, and a high figure means the page had fewer cycles.",
             "",
