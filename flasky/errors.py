@@ -66,12 +66,30 @@ class BadRequest(Exception):
         self.status = status
 
 
+def _driver_outages() -> tuple[type[Exception], ...]:
+    """asyncpg's errors for a server that is gone, going, refusing or out of resources.
+    Tortoise passes them through untranslated; its pool raises InternalClientError when it
+    releases a connection the server dropped mid-query."""
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return ()
+    return (
+        pg.PostgresConnectionError,
+        pg.OperatorInterventionError,
+        pg.InsufficientResourcesError,
+        pg.InternalClientError,
+    )
+
+
+DRIVER_DOWN = _driver_outages()
 DATABASE_DOWN = (
     DBConnectionError,
     ConnectionError,
     OSError,
     TimeoutError,
     TransactionManagementError,
+    *DRIVER_DOWN,
 )
 
 
@@ -168,7 +186,13 @@ def init_app(app: Quart) -> None:
         log.exception("database error", exc_info=exc)
         return await error_response(500)
 
-    for exc_type in (DBConnectionError, ConnectionError, ConfigurationError, TimeoutError):
+    for exc_type in (
+        DBConnectionError,
+        ConnectionError,
+        ConfigurationError,
+        TimeoutError,
+        *DRIVER_DOWN,
+    ):
 
         @app.errorhandler(exc_type)
         async def _down(exc: Exception) -> Response:
