@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -91,6 +93,119 @@ def deploy(info: ScriptInfo) -> None:
         return
     click.echo(f"Migrations applied: {', '.join(applied) if applied else 'none (already at head)'}")
     click.echo("Roles inserted; self-follows ensured.")
+
+
+@cli.command()
+@click.option("--users", default=100, show_default=True, type=click.IntRange(0))
+@click.option("--posts", default=1000, show_default=True, type=click.IntRange(0))
+@click.option("--comments", default=2000, show_default=True, type=click.IntRange(0))
+@click.option("--seed", type=int, default=None, help="Make the data reproducible.")
+@pass_app
+def fake(info: ScriptInfo, users: int, posts: int, comments: int, seed: int | None) -> None:
+    """Insert realistic fake users, follows, posts and comments (password: cat)."""
+    from flasky.dataset import fake_data
+
+    app = load_app(info)
+    try:
+        report = run_async(app, lambda: fake_data(users, posts, comments, seed))
+    except Exception as exc:  # one clear line, whatever the driver raised
+        url = _redact(app.config["DATABASE_URL"])
+        fail(f"fake failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
+        return
+    click.echo(
+        f"Inserted {report.users} users, {report.follows} follows, {report.posts} posts,"
+        f" {report.comments} comments."
+    )
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Processes rendering Markdown (default: one per CPU).",
+)
+@pass_app
+def load(info: ScriptInfo, directory: Path, workers: int | None) -> None:
+    """Load the CSV data set of make_dataset.py from DIRECTORY into empty tables."""
+    from flasky.dataset import LoadError, load_dataset
+
+    app = load_app(info)
+    started = time.perf_counter()
+    try:
+        report = run_async(app, lambda: load_dataset(directory, workers))
+    except LoadError as exc:
+        fail(f"load failed, nothing was loaded: {exc}")
+        return
+    except Exception as exc:  # one clear line, whatever the driver raised
+        url = _redact(app.config["DATABASE_URL"])
+        fail(f"load failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
+        return
+    click.echo(
+        f"Loaded {report.users} users, {report.follows} follows, {report.posts} posts,"
+        f" {report.comments} comments in {time.perf_counter() - started:.1f} s."
+    )
+
+
+@cli.command()
+@click.option("--length", default=25, show_default=True, help="Functions listed per request.")
+@click.option(
+    "--dir",
+    "profile_dir",
+    default="profiles",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the .prof reports go.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@pass_app
+def profile(info: ScriptInfo, length: int, profile_dir: Path, host: str, port: int) -> None:
+    """Serve the app with every request profiled; reports go to --dir."""
+    app = load_app(info)
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    app.asgi_app = ProfilerMiddleware(app.asgi_app, profile_dir, length)  # type: ignore[method-assign]
+    click.echo(f"Profiling every request; reports in {profile_dir.resolve()}")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+class ProfilerMiddleware:
+    """ASGI middleware: profiles each HTTP request with cProfile, one at a time (the
+    profiler sees the whole thread, so concurrent requests would blur together), prints
+    the top functions and writes `<METHOD>.<path>.<ms>ms.<time>.prof` for pstats/snakeviz."""
+
+    def __init__(self, asgi_app: Any, directory: Path, length: int = 25) -> None:
+        self.asgi_app = asgi_app
+        self.directory = directory
+        self.length = length
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.asgi_app(scope, receive, send)
+            return
+        import cProfile
+        import io
+        import pstats
+
+        async with self._lock:
+            profiler = cProfile.Profile()
+            started = time.perf_counter()
+            profiler.enable()
+            try:
+                await self.asgi_app(scope, receive, send)
+            finally:
+                profiler.disable()
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                path = scope["path"].strip("/").replace("/", ".") or "root"
+                name = f"{scope['method']}.{path}.{elapsed_ms:06.0f}ms.{time.time():.0f}.prof"
+                profiler.dump_stats(self.directory / name)
+                out = io.StringIO()
+                stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+                stats.print_stats(self.length)
+                header = f"PATH: {scope['method']} {scope['path']} ({elapsed_ms:.1f} ms)"
+                click.echo(f"{'-' * 80}\n{header}\n{out.getvalue()}")
 
 
 @cli.command("test")
