@@ -192,15 +192,20 @@ def _wrap(method):  # type: ignore[no-untyped-def]
             elapsed = time.perf_counter() - started
             if elapsed >= _slow_threshold:
                 log.warning(
-                    "slow query %.3fs route=%s statement=%s parameters=%r",
+                    "slow query %.3fs route=%s statement=%s parameters=%s",
                     elapsed,
                     stats.route if stats else "-",
                     query,
-                    args[0] if args else None,
+                    _shorten(repr(args[0]) if args else "None"),
                 )
 
     counted.__flasky_counted__ = True  # type: ignore[attr-defined]
     return counted
+
+
+def _shorten(text: str, limit: int = 500) -> str:
+    """A bulk insert's parameters can run to megabytes: log their start only."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def install_query_hooks() -> None:
