@@ -80,11 +80,10 @@ async def respond(
 
 def add_vary(response: Response) -> Response:
     """Mark the answer as depending on Accept and HX-Request."""
-    existing = response.headers.get("Vary")
-    if not existing:
-        response.headers["Vary"] = VARY
-    elif "HX-Request" not in existing:
-        response.headers["Vary"] = f"{existing}, {VARY}"
+    existing = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    known = {v.lower() for v in existing}
+    wanted = [v for v in ("Accept", "HX-Request") if v.lower() not in known]
+    response.headers["Vary"] = ", ".join(existing + wanted)
     return response
 
 
