@@ -14,6 +14,10 @@ from flasky.models import AnonymousUser, User
 
 Viewer = User | AnonymousUser
 
+# The longest address; auth tokens are far shorter. A longer Basic name is refused before
+# the throttle looks it up (its key would not fit the login_failures column).
+MAX_NAME = 254
+
 
 class AuthRequired(Exception):
     """Raised when a route needs a signed-in viewer and there is none (401 / login)."""
@@ -103,8 +107,8 @@ async def _user_from_authorization(header: str) -> User | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
-    if not sep or not username:
-        return None
+    if not sep or not username or len(username) > MAX_NAME:
+        return None  # too long for an address or a token: no account, nothing to count
     if password == "":
         g.auth_method = "token"
         return await User.verify_auth_token(username)
