@@ -175,7 +175,12 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     """Per request: refuse oversize bodies, check CSRF on cookie writes, load the viewer,
     keep unconfirmed accounts at /auth/unconfirmed, refresh last_seen."""
     from flasky.errors import BadRequest
-    from flasky.security import UNSAFE_METHODS, csrf_token_from_request, validate_csrf
+    from flasky.security import (
+        UNSAFE_METHODS,
+        check_body,
+        csrf_token_from_request,
+        validate_csrf,
+    )
 
     @app.before_request
     async def _gate() -> None:
@@ -184,6 +189,8 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             from werkzeug.exceptions import RequestEntityTooLarge
 
             raise RequestEntityTooLarge()
+        if request.method in UNSAFE_METHODS and request.routing_exception is None:
+            await check_body()  # chunked bodies over the limit, text that is not UTF-8
         if request.routing_exception is not None and authenticated_by_header():
             return  # no such route (404/405) whoever asks: don't check credentials first
         if _needs_csrf(UNSAFE_METHODS) and not validate_csrf(await csrf_token_from_request()):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from quart import Quart, Response, current_app, request, session
+from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder, NeedData
 
 # -- password hashing ------------------------------------------------------------------
 
@@ -168,6 +173,111 @@ async def clear_login_failures(email: str) -> None:
     await LoginFailure.filter(key__in=throttle_keys(email, None)).delete()
 
 
+# -- request bodies ---------------------------------------------------------------------
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BAD_TEXT = "The request holds text that is not UTF-8, or NUL characters."
+
+
+async def check_body() -> None:
+    """Refuse a write's body before anything reads it: over MAX_CONTENT_LENGTH once read
+    (a chunked upload announces no length) → 413; form fields or JSON strings that are not
+    UTF-8, or that hold NUL or lone surrogates → 400. Werkzeug would quietly turn bad bytes
+    into U+FFFD, and PostgreSQL refuses NUL and surrogates with an error."""
+    from flasky.errors import BadRequest
+
+    data = await request.get_data()  # Quart raises 413 past MAX_CONTENT_LENGTH
+    if not data or not (request.mimetype in FORM_TYPES or request.is_json):
+        return
+    try:
+        texts = _json_texts(data) if request.is_json else _form_texts(data)
+        for text in texts:
+            if "\x00" in text:
+                raise ValueError("NUL")
+            text.encode("utf-8")  # a lone surrogate cannot be encoded
+    except (UnicodeError, ValueError):
+        raise BadRequest(BAD_TEXT) from None
+
+
+def _json_texts(data: bytes) -> list[str]:
+    """Every key and string of a JSON body (none when it is not JSON: the route says so)."""
+    text = data.decode("utf-8")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    found: list[str] = []
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+def _form_texts(data: bytes) -> Iterator[str]:
+    """Every field name and value of a form body, decoded strictly."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for pair in data.split(b"&"):
+            for part in pair.split(b"=", 1):
+                yield unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+        return
+    boundary = request.mimetype_params.get("boundary", "").encode("latin-1")
+    decoder = MultipartDecoder(boundary)
+    decoder.receive_data(data)
+    decoder.receive_data(None)
+    chunks: list[bytes] | None = None
+    while not isinstance(event := decoder.next_event(), Epilogue | NeedData):
+        if isinstance(event, Field):
+            chunks = []
+            yield event.name
+        elif isinstance(event, Data) and chunks is not None:
+            chunks.append(event.data)
+            if not event.more_data:
+                yield b"".join(chunks).decode("utf-8")
+                chunks = None
+        elif not isinstance(event, Data):
+            chunks = None  # a file: bytes, not text
+
+
+class FinishReading:
+    """ASGI middleware: an answer that comes before the client has sent all of its body
+    (a 413, or a 401 that never needed the body) waits for the rest of the body, up to
+    `seconds`, before it is completed. Otherwise the server closes the connection with
+    data unread, and the client's kernel reports a reset instead of our answer."""
+
+    def __init__(self, app: Any, seconds: float = 5.0) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = asyncio.Event()
+
+        async def watched() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                received.set()
+            return message
+
+        async def held(message: dict[str, Any]) -> None:
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and not received.is_set():
+                # Quart's own receiver keeps reading (and dropping) the body meanwhile.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(received.wait(), self.seconds)
+            await send(message)
+
+        await self.app(scope, watched, held)
+
+
 # -- response headers and request limits ------------------------------------------------
 
 CSP = (
@@ -180,6 +290,7 @@ CSP = (
 def init_app(app: Quart) -> None:
     """Hashing parameters, strict headers on every answer, the request size limit."""
     configure_hasher(bool(app.config.get("PASSWORD_HASH_FAST")))
+    app.asgi_app = FinishReading(app.asgi_app)  # type: ignore[method-assign]
 
     @app.after_request
     async def _headers(response: Response) -> Response:
