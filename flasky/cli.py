@@ -208,11 +208,11 @@ class ProfilerMiddleware:
                 click.echo(f"{'-' * 80}\n{header}\n{out.getvalue()}")
 
 
-@cli.command("test")
+@cli.command("test", context_settings={"ignore_unknown_options": True})
 @click.option("--coverage/--no-coverage", default=False, help="Measure coverage.")
-@click.argument("pytest_args", nargs=-1)
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def test_command(coverage: bool, pytest_args: tuple[str, ...]) -> None:
-    """Run the test suite (optionally under coverage)."""
+    """Run the test suite (optionally under coverage); other arguments go to pytest."""
     import subprocess
 
     os.environ["FLASKY_CONFIG"] = "testing"

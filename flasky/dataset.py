@@ -39,6 +39,7 @@ DATASET_PASSWORD = "cat"  # make_dataset.py's PASSWORD
 FAKE_PASSWORD = "cat"  # the same for `flasky fake`, so one password opens every test account
 USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_UNDECODED = re.compile("[\udc80-\udcff]")
 # Below this many bodies to render, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 4000
 
@@ -73,7 +74,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) of each record of `path`, the header and column count checked."""
     columns = FILES[path.name]
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # undecodable bytes become lone surrogates, found below with their line number
+        handle = path.open(newline="", encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise LoadError(f"{path.name}: cannot read it ({exc.strerror})") from None
     with handle:
@@ -88,12 +90,12 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     raise LoadError(
                         f"{path.name} line {start}: {len(fields)} columns, expected {len(columns)}"
                     )
+                if any(not f.isascii() and _UNDECODED.search(f) for f in fields):
+                    raise LoadError(f"{path.name} line {start}: not UTF-8")
                 yield start, dict(zip(columns, fields, strict=True))
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise LoadError(f"{path.name} line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError:
-            raise LoadError(f"{path.name} line {reader.line_num + 1}: not UTF-8") from None
 
 
 def _int(value: str, column: str) -> int:
