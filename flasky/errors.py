@@ -11,6 +11,7 @@ from tortoise.exceptions import (
     IntegrityError,
     OperationalError,
     TransactionManagementError,
+    ValidationError,
 )
 from werkzeug.exceptions import HTTPException
 
@@ -66,6 +67,15 @@ class BadRequest(Exception):
         self.status = status
 
 
+def _driver_bad_values() -> tuple[type[Exception], ...]:
+    """asyncpg's DataError (a value PostgreSQL refuses)."""
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return ()
+    return (pg.DataError,)
+
+
 def _driver_outages() -> tuple[type[Exception], ...]:
     """asyncpg's errors for a server that is gone, going, refusing or out of resources.
     Tortoise passes them through untranslated; its pool raises InternalClientError when it
@@ -83,6 +93,10 @@ def _driver_outages() -> tuple[type[Exception], ...]:
 
 
 DRIVER_DOWN = _driver_outages()
+# What a driver raises for a value it cannot send or the server cannot take (Tortoise
+# wraps it in OperationalError): asyncpg's DataError (class 22, or a client-side
+# ValueError such as an int past int32), SQLite's OverflowError.
+BAD_VALUE: tuple[type[Exception], ...] = (ValueError, OverflowError, *_driver_bad_values())
 DATABASE_DOWN = (
     DBConnectionError,
     ConnectionError,
@@ -183,8 +197,19 @@ def init_app(app: Quart) -> None:
         if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc):
             log.warning("database unavailable: %s", exc)
             return await error_response(503)
+        if isinstance(exc.__cause__, BAD_VALUE):
+            return await _unusable_value(exc)
         log.exception("database error", exc_info=exc)
         return await error_response(500)
+
+    @app.errorhandler(ValidationError)
+    @app.errorhandler(OverflowError)  # SQLite's driver raises it unwrapped
+    async def _unusable_value(exc: Exception) -> Response:
+        """A value from the request that no row can hold (a 300-character username, a NUL
+        character, an id past the integer range): nothing has it (404), or it cannot be
+        stored (400)."""
+        log.info("unusable value on %s %s: %s", request.method, request.path, exc)
+        return await error_response(404 if request.method in ("GET", "HEAD") else 400)
 
     for exc_type in (
         DBConnectionError,
