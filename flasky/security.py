@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from quart import Quart, Response, current_app, request, session
+from quart import Quart, Response, current_app, g, request, session
 from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder, NeedData
 
 # -- password hashing ------------------------------------------------------------------
@@ -97,12 +97,15 @@ def _csrf_signer() -> TimestampSigner:
 
 
 def generate_csrf() -> str:
-    """A token for this browser session (made once, then signed afresh per page)."""
-    raw = session.get("csrf")
-    if not raw:
-        raw = secrets.token_urlsafe(24)
-        session["csrf"] = raw
-    return _csrf_signer().sign(raw).decode()
+    """A token for this browser session (made once, signed once per request)."""
+    token = g.get("csrf_signed")
+    if token is None:
+        raw = session.get("csrf")
+        if not raw:
+            raw = secrets.token_urlsafe(24)
+            session["csrf"] = raw
+        token = g.csrf_signed = _csrf_signer().sign(raw).decode()
+    return token
 
 
 def validate_csrf(token: str | None) -> bool:
