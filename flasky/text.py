@@ -49,7 +49,7 @@ def _cleaner(kind: str) -> bleach.Cleaner:
 def _markdown() -> md.Markdown:
     converter = _local.__dict__.get("markdown")
     if converter is None:
-        converter = _local.markdown = md.Markdown(output_format="html")
+        converter = _local.markdown = md.Markdown(output_format="html", extensions=["fenced_code"])
     return converter.reset()
 
 

@@ -250,3 +250,10 @@ def test_rendering_from_many_threads_agrees():
         results = list(pool.map(lambda b: render_markdown(b, "post"), bodies))
     assert results == expected
     assert render_many(bodies[:3], "post") == expected[:3]
+
+
+def test_fenced_code_block_renders_as_pre() -> None:
+    """Three backticks make a code block, escaped and not linkified."""
+    html = render_markdown("```\nx = 1 < 2\nhttp://a.b\n```")
+    assert html.startswith("<pre><code>")
+    assert "&lt;" in html and "<a " not in html
