@@ -2,7 +2,8 @@
 (stopped and deleted at the end, whatever happens), a fresh migrated database per test,
 and hypercorn servers that are always stopped.
 
-These tests are marked `resilience` and left out of `make test` (they take minutes):
+The tests using these fixtures are marked `resilience` and left out of `make test`
+(they take minutes; `test_input_checks.py` is the fast exception that stays in):
 `.venv/bin/python -m pytest -m resilience tests/resilience` runs them (see README,
 "Resilience"); `.ci/run` runs them last.
 """
