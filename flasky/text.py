@@ -71,6 +71,11 @@ def render_plain(body: str, kind: str = "post") -> str | None:
     return "\n\n".join(paragraphs)
 
 
+# Blocks a post's Markdown may start with that bleach keeps as they are: after leading
+# plain paragraphs, the rest renders on its own to the same HTML.
+_KEPT_BLOCKS = ("<p>", "<ul>", "<ol>", "<blockquote>", "<pre>", "<h1>", "<h2>", "<h3>")
+
+
 def render_markdown(body: str, kind: str = "post") -> str:
     """Markdown → HTML, sanitised with the allow-list of `kind` ('post' or 'comment')."""
     if kind not in ("post", "comment"):
@@ -78,6 +83,19 @@ def render_markdown(body: str, kind: str = "post") -> str:
     plain = render_plain(body, kind)
     if plain is not None:
         return plain
+    if kind == "post":
+        # Leading plain paragraphs are known HTML; only the rest needs parsing (a post
+        # often opens with prose). Nothing before them can change how they render.
+        paragraphs = body.split("\n\n")
+        head = 0
+        while _PLAIN_PARAGRAPH.fullmatch(paragraphs[head]):
+            head += 1  # stops before the end: the whole body is not plain
+        rest = "\n\n".join(paragraphs[head:])
+        if head and rest.strip():
+            html = _markdown().convert(rest)
+            if html.startswith(_KEPT_BLOCKS):
+                known = "".join(f"<p>{p}</p>\n" for p in paragraphs[:head])
+                return known + _cleaner(kind).clean(html)
     return _cleaner(kind).clean(_markdown().convert(body))
 
 

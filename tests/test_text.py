@@ -243,6 +243,57 @@ def test_anything_else_takes_the_full_path(body: str):
     assert render_markdown(body, "post") == render_markdown_full(body, "post")
 
 
+# Blocks that may follow leading plain paragraphs, including those bleach strips or that
+# render to nothing (where the post shortcut must step aside).
+MARKDOWN_BLOCKS = [
+    "Some *em* and **strong** here.",
+    "- one\n- two\n- three",
+    "1. first\n2. second",
+    "See [the notes](https://example.com/x) or `code()`.",
+    "> quoted\n> lines",
+    "    indented code",
+    "```\nfenced\n\nwith a blank line\n```",
+    "---",
+    "* * *",
+    "===",
+    "# Heading",
+    "Title\n-----",
+    "text\n===",
+    "[ref]: https://example.com/r",
+    "[x][ref] by reference",
+    "<div>\nraw html\n</div>",
+    "<div>",
+    "<script>alert(1)</script>",
+    "<p>raw p</p>",
+    "<pre>\n\nx\n\n</pre>",
+    "<!-- comment -->",
+    "  - nested\n    - deeper",
+    "  indented prose",
+    "\t tab",
+    " ",
+    "",
+    "www.example.com and https://x.org/y",
+    "a &amp; b &lt; c",
+    "![img](https://x.example/y.png)",
+    "<https://auto.example>",
+    "two spaces  \nline break",
+    "\\*escaped\\*",
+]
+
+
+@pytest.mark.parametrize("kind", ["post", "comment"])
+def test_posts_opening_with_prose_render_as_the_full_path(kind: str):
+    rng = random.Random(2026)
+    for _ in range(3000):
+        parts = [plain_prose(rng) for _ in range(rng.randint(0, 3))]
+        parts += [
+            rng.choice(MARKDOWN_BLOCKS) if rng.random() < 0.8 else plain_prose(rng)
+            for _ in range(rng.randint(1, 4))
+        ]
+        body = rng.choice(["\n\n", "\n\n", "\n\n\n", "\n"]).join(parts)
+        assert render_markdown(body, kind) == render_markdown_full(body, kind), body
+
+
 def test_rendering_from_many_threads_agrees():
     bodies = [f"{RICH}\n\nnumber {i} and https://example.com/{i}" for i in range(60)]
     expected = [render_markdown_full(b, "post") for b in bodies]
