@@ -611,3 +611,12 @@ async def test_anonymous_reads_come_from_the_page_cache(client, alice, bob):
     assert await first.get_data() == await again.get_data()
     await login(client, bob)  # signed-in viewers always get a fresh answer
     assert query_count(await client.get("/user/alice", headers=JSON)) > 0
+
+
+async def test_edit_profile_page_links_to_account_settings(client, auth) -> None:
+    """The own-profile editor links to changing the password and the email address."""
+    await make_user("links@example.com", "links")
+    await auth.login("links@example.com")
+    html = await (await client.get("/edit-profile")).get_data(as_text=True)
+    assert 'href="/auth/change-password"' in html
+    assert 'href="/auth/change_email"' in html
