@@ -225,6 +225,8 @@ def serve(
     """Run `hypercorn --config hypercorn.toml <target>` on a free loopback port until the
     block ends (then SIGTERM, and SIGKILL to its process group if it lingers)."""
     port = free_port()
+    # The app answers only for its FLASKY_BASE_URL in production: this server's origin.
+    env = {**(env or {}), "FLASKY_BASE_URL": f"http://127.0.0.1:{port}"}
     cmd = [
         sys.executable,
         "-m",
@@ -243,7 +245,7 @@ def serve(
     process = subprocess.Popen(
         cmd,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -686,6 +688,10 @@ def main(argv: list[str] | None = None) -> int:
         "SECRET_KEY": secrets.token_hex(32),
         "DATABASE_URL": url,
         "FLASKY_QUERY_COUNT_HEADER": "1",
+        # `serve` sets the real one; `flasky deploy` and `load` need one to start.
+        "FLASKY_BASE_URL": "http://127.0.0.1",
+        # The POST benchmark writes thousands of posts as one user.
+        "FLASKY_RATE_LIMITS": "off",
     }
     print(f"== loading the data set into {db_name} ({_redact(url)})", flush=True)
     load_seconds = load_database(url, data_dir, env)

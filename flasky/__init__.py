@@ -24,12 +24,16 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         security,
         social,
         templating,
+        throttle,
+        urls,
     )
+    from flasky.safejson import SafeJSONProvider
 
     app = Quart(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(load_config(config_name))
     app.config.update(overrides)
     app.secret_key = app.config["SECRET_KEY"]
+    app.json = SafeJSONProvider(app)
 
     QuartAuth(app)
     db.init_app(app)
@@ -38,7 +42,9 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     email.init_app(app)
+    throttle.init_app(app)
     cache.init_app(app)
+    urls.init_app(app)  # last: its ASGI layer is the outermost, its host check the first
 
     for blueprint in (
         health.bp,

@@ -14,18 +14,15 @@ Where the contract is silent (README, "Accounts and email"):
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from quart import Blueprint, Response, current_app, flash, g, jsonify, request, url_for
+from quart import Blueprint, Response, current_app, flash, g, jsonify, request
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
-from flasky import security
+from flasky import security, throttle
 from flasky.email import queue_mail
-from flasky.errors import WWW_AUTHENTICATE, BadRequest, TooManyRequests, error_response
+from flasky.errors import WWW_AUTHENTICATE, error_response
+from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Unconfirmed
 from flasky.forms import (
     USERNAME_MESSAGE,
     BaseForm,
@@ -37,15 +34,15 @@ from flasky.forms import (
     RegistrationForm,
 )
 from flasky.identity import (
-    AuthRequired,
-    CredentialsInvalid,
-    Unconfirmed,
     current_viewer,
+    end_sessions,
     sign_in,
     sign_out,
+    verify_credentials,
 )
-from flasky.models import User
+from flasky.models import User, normal_email
 from flasky.negotiate import add_vary, json_error, respond, wants_fragment, wants_json
+from flasky.urls import local_path, url_for
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -60,9 +57,9 @@ async def login() -> Response:
     form = await bind(LoginForm)
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        user = await User.get_or_none(email=form.email.data.lower()).select_related("role")
-        if await password_ok(user, form.email.data, form.password.data) and user is not None:
-            sign_in(user, remember=bool(form.remember_me.data))
+        user = await verify_credentials(form.email.data, form.password.data)
+        if user is not None:
+            await sign_in(user, remember=bool(form.remember_me.data))
             data = {"message": "You are logged in.", "username": user.username}
             data["confirmed"] = user.confirmed
             return await finish(next_url or url_for("posts.index"), None, data=data)
@@ -75,8 +72,8 @@ async def login() -> Response:
 
 @bp.post("/logout")
 async def logout() -> Response:
-    """End the cookie session."""
-    sign_out()
+    """End the session, on the server too (a copy of the cookie stops working)."""
+    await sign_out()
     return await finish(url_for("posts.index"), "You have been logged out.")
 
 
@@ -85,6 +82,7 @@ async def register() -> Response:
     """Create an account (signed in, unconfirmed) and mail its confirmation link."""
     form = await bind(RegistrationForm)
     if form.validate_on_submit() and not await identity_taken(form):
+        await throttle.check_registration()
         try:
             user = await User.register(
                 email=form.email.data,
@@ -96,7 +94,8 @@ async def register() -> Response:
         except IntegrityError:  # someone took the name or address a moment ago
             await identity_taken(form)
         else:
-            sign_in(user)
+            await throttle.record_registration()
+            await sign_in(user)
             message = "A confirmation email has been sent to you by email."
             data = {
                 "username": user.username,
@@ -156,10 +155,11 @@ async def change_password() -> Response:
     viewer = await signed_in()
     form = await bind(ChangePasswordForm)
     if form.validate_on_submit():
-        if await password_ok(viewer, viewer.email, form.old_password.data):
+        if await verify_credentials(viewer.email, form.old_password.data, viewer):
             await viewer.set_password(form.password.data)
             await viewer.save(update_fields=["password_hash"])
-            sign_in(viewer)  # the old cookie named the old password: renew this one
+            await end_sessions(viewer)  # every session ends, in every process
+            await sign_in(viewer)  # and this browser gets a new one
             return await finish(url_for("posts.index"), "Your password has been updated.")
         form.old_password.errors.append("Invalid password.")
     return await form_page(
@@ -175,8 +175,8 @@ async def password_reset_request() -> Response:
     """Mail a reset link; the same answer whether or not the address has an account."""
     form = await bind(PasswordResetRequestForm)
     if form.validate_on_submit():
-        user = await User.get_or_none(email=form.email.data.lower())
-        if user is not None:
+        user = await User.by_email(form.email.data)
+        if user is not None and await throttle.mail_allowed("reset", user.id, user.email):
             await queue_mail(
                 user.email,
                 "Reset Your Password",
@@ -201,7 +201,8 @@ async def password_reset(token: str) -> Response:
         )
     form = await bind(PasswordResetForm)
     if form.validate_on_submit() and await User.reset_password(token, form.password.data):
-        await security.clear_login_failures(found[0].email)
+        await throttle.forgive_account(found[0].email)
+        await end_sessions(found[0])
         return await finish(url_for("auth.login"), "Your password has been updated.")
     return await form_page(
         "auth/reset_password.html",
@@ -217,14 +218,15 @@ async def change_email_request() -> Response:
     viewer = await signed_in()
     form = await bind(ChangeEmailForm)
     if form.validate_on_submit() and await email_change_allowed(viewer, form):
-        new_email = form.email.data.lower()
-        await queue_mail(
-            new_email,
-            "Confirm your email address",
-            "change_email",
-            user=viewer,
-            token=viewer.generate_email_change_token(new_email),
-        )
+        new_email = normal_email(form.email.data)
+        if await throttle.mail_allowed("change_email", viewer.id, new_email):
+            await queue_mail(
+                new_email,
+                "Confirm your email address",
+                "change_email",
+                user=viewer,
+                token=viewer.generate_email_change_token(new_email),
+            )
         message = (
             "An email with instructions to confirm your new email address has been sent to you."
         )
@@ -259,22 +261,10 @@ async def tokens() -> Response:
 
 # -- helpers ------------------------------------------------------------------------------
 
-# Browsers drop tabs and newlines inside URLs and treat "\" as "/": "/\t/evil.example"
-# and "/\\evil.example" would both leave the site.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
 
 def safe_next(target: str | None) -> str | None:
-    """`target` when it is a path on this site; None for anything that could leave it."""
-    if not target:
-        return None
-    cleaned = _CONTROL.sub("", target).strip()
-    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned:
-        return None
-    parts = urlsplit(cleaned)
-    if parts.scheme or parts.netloc:
-        return None
-    return cleaned
+    """`?next=` when it is a path on this site (urls.local_path, the one guard)."""
+    return local_path(target)
 
 
 async def signed_in() -> User:
@@ -285,61 +275,32 @@ async def signed_in() -> User:
     return viewer  # type: ignore[return-value]
 
 
-_dummy_hash: str | None = None
-
-
-async def password_ok(user: User | None, email: str, password: str) -> bool:
-    """Check a password under the login throttle: 429 once the account or the address
-    has 5 failures in 15 minutes; a failure counts, a success forgives the account."""
-    global _dummy_hash
-    address = request.remote_addr
-    retry_after = await security.login_retry_after(email, address)
-    if retry_after:
-        raise TooManyRequests(retry_after)
-    if user is None:
-        # Spend the same time as a real check, so timing does not tell who has an account.
-        _dummy_hash = _dummy_hash or await security.hash_password(secrets.token_hex(16))
-        await security.verify_password(_dummy_hash, password)
-        ok = False
-    else:
-        ok = await user.verify_password(password)
-    if ok:
-        await security.clear_login_failures(email)
-    else:
-        await security.record_login_failure(email, address)
-    return ok
-
-
 async def identity_taken(form: RegistrationForm) -> bool:
     """Put "already registered" / "already in use" on the form; True when either is."""
-    email, username = form.email.data.lower(), form.username.data
-    rows = await User.filter(Q(email=email) | Q(username__iexact=username)).values_list(
-        "email", "username"
-    )
-    for row_email, row_username in rows:
-        if row_email == email and "Email already registered." not in form.email.errors:
-            form.email.errors.append("Email already registered.")
-        if (
-            row_username.lower() == username.lower()
-            and "Username already in use." not in form.username.errors
-        ):
-            form.username.errors.append("Username already in use.")
-    return bool(rows)
+    email_taken, name_taken = await User.identity_taken(form.email.data, form.username.data)
+    if email_taken and "Email already registered." not in form.email.errors:
+        form.email.errors.append("Email already registered.")
+    if name_taken and "Username already in use." not in form.username.errors:
+        form.username.errors.append("Username already in use.")
+    return email_taken or name_taken
 
 
 async def email_change_allowed(user: User, form: ChangeEmailForm) -> bool:
     """The password is right (throttled) and the new address is free; else form errors."""
-    if not await password_ok(user, user.email, form.password.data):
+    if not await verify_credentials(user.email, form.password.data, user):
         form.password.errors.append("Invalid password.")
         return False
-    if await User.filter(email=form.email.data.lower()).exists():
+    if (await User.identity_taken(form.email.data, None))[0]:
         form.email.errors.append("Email already registered.")
         return False
     return True
 
 
 async def mail_confirmation(user: User, connection: Any = None) -> None:
-    """Queue the confirmation mail (in `connection`'s transaction if given)."""
+    """Queue the confirmation mail (in `connection`'s transaction if given), at most
+    three an hour per account and address (past that, silently nothing)."""
+    if not await throttle.mail_allowed("confirm", user.id, user.email, connection):
+        return
     await queue_mail(
         user.email,
         "Confirm Your Account",
@@ -361,14 +322,8 @@ async def mail_new_account(user: User, connection: Any) -> None:
 async def bind(form_class: type[F]) -> F:
     """The form filled from the request: form data (its CSRF token in the field or the
     X-CSRFToken header), or a JSON object whose values have the fields' types."""
-    if request.method != "POST":
+    if request.method != "POST" or not request.is_json:
         return await form_class.from_request()
-    if not request.is_json:
-        formdata = (await request.form).copy()
-        header = request.headers.get(security.CSRF_HEADER)
-        if header and not formdata.get(security.CSRF_FIELD):
-            formdata[security.CSRF_FIELD] = header  # htmx sends it as a header (checked already)
-        return form_class(formdata=formdata)
     body = await request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")

@@ -1,47 +1,57 @@
-"""A short-lived, per-process cache of what anonymous readers are shown.
+"""A per-process cache of what anonymous readers are shown.
 
 Most traffic to a social site is people who are not logged in reading the same pages.
-`@anonymous_page_cache` keeps the rendered answer of a GET (page, htmx fragment or JSON)
-for `FLASKY_PAGE_CACHE_SECONDS` (0 turns it off) and hands the same bytes to the next
-anonymous reader of the same URL. It stays out of the way of everything personal: a
-request with an auth cookie or an `Authorization` header, with flash messages waiting,
-or whose answer sets a cookie, is never served from or stored in the cache.
+`@anonymous_page_cache` marks the answer of a GET (page, htmx fragment or JSON) as one
+the next anonymous reader of the same URL may be handed, for
+`FLASKY_PAGE_CACHE_SECONDS` (0 turns it off). It stays out of the way of everything
+personal: a request with an auth cookie or an `Authorization` header, with flash messages
+waiting, or whose answer sets a cookie, is never served from or stored in the cache.
 
-Two layers share one store:
-- `PageCacheMiddleware` sits in front of Quart (`app.asgi_app`) and answers a GET that
-  carries neither an auth nor a session cookie nor an `Authorization` header straight
-  from the store, without a request context, hooks or session: a hit costs little more
-  than the server's own work. It stores only answers the decorator marked as cacheable,
-  as they left Quart (security headers included; `X-Query-Count` becomes 0 on a hit).
+Two layers share one store and one key (`page_key`, built from the same scope and the
+same `negotiate.representation_from` in both):
+- `PageCacheMiddleware` sits in front of Quart and answers a GET that carries neither an
+  auth nor a session cookie nor an `Authorization` header straight from the store,
+  without a request context, hooks or session. It is also the only writer: it stores
+  an answer the decorator marked, as it left Quart (security headers included;
+  `X-Query-Count` becomes 0), once per miss.
 - The decorator serves, inside Quart, the anonymous readers who carry a session cookie
   (a CSRF token from a visit to the login form): it checks for pending flash messages.
-When an entry expires, one request renders it again while the others get the old copy
-for those few milliseconds, instead of all rendering at once.
+
+An answer that is not stored (a 404 for a deleted post, a 500, a cookie) removes the
+entry it would have replaced. When an entry expires, one request renders it again while
+the others get the old copy, for at most `STALE_GRACE` seconds (a request that hangs,
+say one that declared a body and never sent it, cannot keep an old answer alive).
+GETs that carry a body are never served from, nor stored in, the cache.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec
 
-from quart import Quart, Response, current_app, request, session
+from quart import Quart, Response, current_app, g, request, session
 from quart.wrappers.response import DataBody
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header, parse_cookie
+from werkzeug.http import parse_cookie
 
-from flasky.negotiate import representation
+from flasky.negotiate import representation_from
+from flasky.urls import BAD_HOST
 
 P = ParamSpec("P")
 MAX_ENTRIES = 512
+# An expired entry is served while another request renders it, for at most this long.
+STALE_GRACE = 1.0
 # Set by the decorator on an answer the middleware may store; never reaches the client.
+# Its value is the entry's time to live, or DROP: forget the stored answer of this key.
 MARK = "X-Flasky-Page-Cache"
+# In the scope of a request the middleware is rendering: a stale entry is not for it.
+RENDERING = "flasky.page_cache_rendering"
+DROP = "drop"
 _MARK_BYTES = MARK.lower().encode()
-# Headers that belong to one answer, not to the page: never replayed by the decorator.
-_NOT_STORED = {"set-cookie", "content-length", "x-query-count", "date", MARK.lower()}
 
 Key = tuple[Any, ...]
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -53,41 +63,52 @@ class Entry:
 
     expires: float
     status: int
-    headers: tuple[tuple[Any, Any], ...]
+    headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
 
 
 class PageStore:
-    """Entries by key (bounded), and the keys some request is rendering right now."""
+    """Entries by key, least recently used dropped first, and the keys some request is
+    rendering right now (with when it started)."""
 
     def __init__(self) -> None:
-        self.entries: dict[Key, Entry] = {}
-        self.rendering: set[Key] = set()
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self.rendering: dict[Key, float] = {}
 
-    def lookup(self, key: Key, now: float) -> Entry | None:
-        """A fresh entry, or the expired one while another request renders it anew."""
+    def lookup(self, key: Key, now: float, stale_ok: bool = True) -> Entry | None:
+        """A fresh entry, or (if `stale_ok`) the expired one while another request
+        renders it anew."""
         entry = self.entries.get(key)
-        if entry is None or (entry.expires <= now and key not in self.rendering):
+        if entry is None:
             return None
+        if entry.expires <= now:
+            if not stale_ok:
+                return None
+            started = self.rendering.get(key)
+            if started is None or now - started > STALE_GRACE:
+                return None
+        self.entries.move_to_end(key)
         return entry
 
     @contextmanager
-    def rendering_of(self, key: Key) -> Iterator[None]:
+    def rendering_of(self, key: Key, now: float | None = None) -> Any:
         """Mark `key` as being rendered for the duration of the block."""
-        self.rendering.add(key)
+        self.rendering[key] = time.monotonic() if now is None else now
         try:
             yield
         finally:
-            self.rendering.discard(key)
+            self.rendering.pop(key, None)
 
-    def put(self, key: Key, entry: Entry, now: float) -> None:
-        """Store `entry`, dropping expired entries (or all) when the store is full."""
-        if len(self.entries) >= MAX_ENTRIES:
-            for stale in [k for k, e in self.entries.items() if e.expires <= now]:
-                del self.entries[stale]
-            if len(self.entries) >= MAX_ENTRIES:
-                self.entries.clear()
+    def put(self, key: Key, entry: Entry) -> None:
+        """Store `entry`, dropping the least recently used entries past MAX_ENTRIES."""
         self.entries[key] = entry
+        self.entries.move_to_end(key)
+        while len(self.entries) > MAX_ENTRIES:
+            self.entries.popitem(last=False)
+
+    def discard(self, key: Key) -> None:
+        """Forget the entry of `key` (its page now answers something else)."""
+        self.entries.pop(key, None)
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -105,16 +126,33 @@ def clear(app: Quart | None = None) -> None:
 
 
 def init_app(app: Quart) -> None:
-    """Put the middleware in front of the app."""
+    """Put the middleware in front of the app; mark answers it may store."""
     app.asgi_app = PageCacheMiddleware(app.asgi_app, app)  # type: ignore[method-assign]
+    app.after_request(_mark)
+
+
+def page_key(
+    form: str, path: bytes, query: bytes, hx_target: str | None, cookies: list[tuple[str, str]]
+) -> Key:
+    """What an anonymous answer depends on: its representation, the path and query, the
+    htmx target, and the cookies other than the session. Never the Host: absolute URLs
+    come from FLASKY_BASE_URL."""
+    return (form, path, query, hx_target or "", tuple(sorted(cookies)))
+
+
+def _has_body(header: Callable[[str], str | None]) -> bool:
+    length = header("Content-Length")
+    return bool(header("Transfer-Encoding")) or (length is not None and length.strip() != "0")
 
 
 # -- inside Quart: the decorator ----------------------------------------------------------
 
 
 def cacheable_request() -> bool:
-    """A GET from someone anonymous, with no flash message waiting to be shown."""
+    """A body-less GET from someone anonymous, with no flash message waiting."""
     if request.method != "GET" or "Authorization" in request.headers:
+        return False
+    if request.scope.get(BAD_HOST) or _has_body(request.headers.get):
         return False
     config = current_app.config
     if request.cookies.get(config["QUART_AUTH_COOKIE_NAME"]):
@@ -123,12 +161,18 @@ def cacheable_request() -> bool:
     return not (has_session and session.get("_flashes"))
 
 
-def cache_key() -> Key:
-    """What the answer depends on: the form asked for, the full URL (JSON links are
-    absolute, so the host counts), the htmx target, and cookies other than the session."""
+def request_key() -> Key:
+    """`page_key` of this request."""
     session_cookie = current_app.config["SESSION_COOKIE_NAME"]
-    cookies = tuple(sorted((k, v) for k, v in request.cookies.items() if k != session_cookie))
-    return ("view", representation(), request.url, request.headers.get("HX-Target", ""), cookies)
+    scope = request.scope
+    cookies = [(k, v) for k, v in request.cookies.items(multi=True) if k != session_cookie]
+    return page_key(
+        representation_from(request.headers.get),
+        scope.get("raw_path") or scope["path"].encode(),
+        scope.get("query_string", b""),
+        request.headers.get("HX-Target"),
+        cookies,
+    )
 
 
 def anonymous_page_cache(
@@ -141,27 +185,29 @@ def anonymous_page_cache(
         ttl = float(current_app.config.get("FLASKY_PAGE_CACHE_SECONDS") or 0)
         if ttl <= 0 or not cacheable_request():
             return await view(*args, **kwargs)
-        store = store_of(current_app)
-        key = cache_key()
-        now = time.monotonic()
-        entry = store.lookup(key, now)
+        entry = None
+        if request.scope.get(RENDERING) != "looked up":  # the middleware did not look yet
+            stale_ok = not request.scope.get(RENDERING)
+            entry = store_of(current_app).lookup(request_key(), time.monotonic(), stale_ok)
         if entry is not None:
-            response = Response(entry.body, status=entry.status, headers=list(entry.headers))
-            if entry.expires > now:
-                response.headers[MARK] = repr(entry.expires - now)
-            return response
-        with store.rendering_of(key):
-            response = await current_app.make_response(await view(*args, **kwargs))
-        if _storable(response):
-            headers = tuple(
-                (k, v) for k, v in response.headers.items() if k.lower() not in _NOT_STORED
-            )
-            now = time.monotonic()
-            store.put(key, Entry(now + ttl, 200, headers, await response.get_data()), now)
-            response.headers[MARK] = repr(ttl)
-        return response
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in entry.headers]
+            return Response(entry.body, status=entry.status, headers=headers)
+        g.page_cache_ttl = ttl  # `_mark` decides once the answer (or the error) is made
+        return await view(*args, **kwargs)
 
     return cached
+
+
+async def _mark(response: Response) -> Response:
+    """After a rendered cacheable GET: let the middleware store the answer, or forget the
+    stored one when the page now answers something else (a deleted post's 404)."""
+    ttl = g.get("page_cache_ttl")
+    if ttl is not None:
+        if _storable(response):
+            response.headers[MARK] = repr(ttl)
+        elif response.status_code != 200:
+            response.headers[MARK] = DROP
+    return response
 
 
 def _storable(response: Response) -> bool:
@@ -178,103 +224,94 @@ def _storable(response: Response) -> bool:
 
 
 class PageCacheMiddleware:
-    """ASGI layer answering cookie-less anonymous GETs from the page store."""
+    """ASGI layer answering cookie-less anonymous GETs from the page store, and storing
+    the answers Quart marked."""
 
     def __init__(self, asgi_app: ASGIApp, app: Quart) -> None:
         self.asgi_app = asgi_app
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get(BAD_HOST):
             await self.asgi_app(scope, receive, send)
             return
-        key = self.key(scope)
+        keyed = self.key(scope)
+        if keyed is None:
+            await self.asgi_app(scope, receive, send)
+            return
+        key, servable = keyed
         store = store_of(self.app)
-        if key is not None:
+        if servable:
             entry = store.lookup(key, time.monotonic())
             if entry is not None:
                 await send(
-                    {
-                        "type": "http.response.start",
-                        "status": entry.status,
-                        "headers": list(entry.headers),
-                    }
-                )
+                    {"type": "http.response.start", "status": entry.status,
+                     "headers": list(entry.headers)}
+                )  # fmt: skip
                 await send({"type": "http.response.body", "body": entry.body})
                 return
-            with store.rendering_of(key):
-                captured = await self._forward(scope, receive, send, capture=True)
-            if captured is not None:
-                store.put(key, captured, time.monotonic())
-            return
-        await self._forward(scope, receive, send, capture=False)
+        scope[RENDERING] = "looked up" if servable else "rendering"
+        with store.rendering_of(key):
+            mark, captured = await self._forward(scope, receive, send)
+        if captured is not None:
+            store.put(key, captured)
+        elif mark == DROP:
+            store.discard(key)
 
-    def key(self, scope: dict[str, Any]) -> Key | None:
-        """The store key of a cookie-less anonymous GET, else None (Quart decides)."""
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            headers[name.lower()] = value
-        if b"authorization" in headers:
+    def key(self, scope: dict[str, Any]) -> tuple[Key, bool] | None:
+        """(store key, may be served here) of an anonymous body-less GET, else None.
+        Requests with a session cookie are keyed (their answers stored) but served inside
+        Quart, which can see pending flash messages."""
+        headers = {name: value.decode("latin-1") for name, value in scope["headers"]}
+
+        def header(name: str) -> str | None:
+            return headers.get(name.lower().encode("latin-1"))
+
+        if header("Authorization") is not None or _has_body(header):
             return None
-        cookies: tuple[tuple[str, str], ...] = ()
-        if b"cookie" in headers:
-            parsed = parse_cookie(headers[b"cookie"].decode("latin-1"))
-            config = self.app.config
-            if parsed.get(config["QUART_AUTH_COOKIE_NAME"]) or parsed.get(
-                config["SESSION_COOKIE_NAME"]
-            ):
-                return None
-            cookies = tuple(sorted(parsed.items(multi=True)))
-        return (
-            "asgi",
-            _representation(headers),
-            scope.get("scheme", "http"),
-            headers.get(b"host", b""),
-            scope.get("root_path", ""),
+        config = self.app.config
+        cookies = parse_cookie(header("Cookie") or "")
+        if cookies.get(config["QUART_AUTH_COOKIE_NAME"]):
+            return None
+        session_cookie = config["SESSION_COOKIE_NAME"]
+        key = page_key(
+            representation_from(header),
             scope.get("raw_path") or scope["path"].encode(),
             scope.get("query_string", b""),
-            headers.get(b"hx-target", b""),
-            cookies,
+            header("HX-Target"),
+            [(k, v) for k, v in cookies.items(multi=True) if k != session_cookie],
         )
+        return key, not cookies.get(session_cookie)
 
     async def _forward(
-        self, scope: dict[str, Any], receive: Any, send: Any, *, capture: bool
-    ) -> Entry | None:
-        """Run Quart; strip the mark; return the answer as an Entry when it was marked."""
-        state: dict[str, Any] = {"ttl": None, "body": []}
+        self, scope: dict[str, Any], receive: Any, send: Any
+    ) -> tuple[str | None, Entry | None]:
+        """Run Quart and strip the mark: (the mark, the answer as an Entry if marked with
+        a time to live)."""
+        state: dict[str, Any] = {"mark": None, "body": [], "status": None, "headers": []}
 
         async def relay(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 kept = []
                 for name, value in message["headers"]:
                     if name.lower() == _MARK_BYTES:
-                        state["ttl"] = float(value)
+                        state["mark"] = value.decode("latin-1")
                     else:
                         kept.append((name, value))
                 message = {**message, "headers": kept}
                 state["status"], state["headers"] = message["status"], kept
-            elif message["type"] == "http.response.body" and capture and state["ttl"]:
+            elif message["type"] == "http.response.body" and state["mark"] not in (None, DROP):
                 state["body"].append(message.get("body", b""))
             await send(message)
 
         await self.asgi_app(scope, receive, relay)
-        headers = state.get("headers") or []
-        if not (capture and state["ttl"] and state.get("status") == 200):
-            return None
+        mark, headers = state["mark"], state["headers"]
+        if mark in (None, DROP) or state["status"] != 200:
+            return (DROP if state["status"] != 200 and mark else mark), None
         if any(name.lower() == b"set-cookie" for name, _ in headers):
-            return None
+            return None, None
         replay = tuple(
             (name, b"0" if name.lower() == b"x-query-count" else value) for name, value in headers
         )
-        return Entry(time.monotonic() + state["ttl"], 200, replay, b"".join(state["body"]))
-
-
-def _representation(headers: dict[bytes, bytes]) -> str:
-    """'json', 'fragment' or 'page', decided from raw headers as `negotiate` decides it."""
-    accept = parse_accept_header(headers.get(b"accept", b"").decode("latin-1") or None, MIMEAccept)
-    if accept.best_match(["text/html", "application/json"]) == "application/json":
-        return "json"
-    htmx = headers.get(b"hx-request") == b"true"
-    if htmx and b"hx-boosted" not in headers and b"hx-history-restore-request" not in headers:
-        return "fragment"
-    return "page"
+        entry = Entry(time.monotonic() + float(mark), 200, replay, b"".join(state["body"]))
+        return mark, entry

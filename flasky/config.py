@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -53,6 +54,14 @@ def _base() -> dict[str, Any]:
         "FLASKY_COMMENTS_PER_PAGE": _int("FLASKY_COMMENTS_PER_PAGE", 30),
         "FLASKY_SLOW_DB_QUERY_TIME": _float("FLASKY_SLOW_DB_QUERY_TIME", 0.5),
         "FLASKY_AVATARS": _env("FLASKY_AVATARS", "identicon"),
+        # The origin of every absolute URL we send (mail, JSON, feeds); never the Host.
+        "FLASKY_BASE_URL": _env("FLASKY_BASE_URL"),
+        # More `host` / `host:port` values production answers for (comma-separated).
+        "FLASKY_ALLOWED_HOSTS": _env("FLASKY_ALLOWED_HOSTS"),
+        # How many X-Forwarded-For entries (proxies in front of us) to trust; 0 ignores it.
+        "FLASKY_TRUSTED_PROXIES": _int("FLASKY_TRUSTED_PROXIES", 0),
+        # Per-user write limits: "posts=30/h,comments=60/h,follows=200/h", or "off".
+        "FLASKY_RATE_LIMITS": _env("FLASKY_RATE_LIMITS"),
         # Seconds an anonymous rendered page may be served from the in-process cache.
         "FLASKY_PAGE_CACHE_SECONDS": _float("FLASKY_PAGE_CACHE_SECONDS", 2.0),
         # Show the per-request query count in an X-Query-Count header.
@@ -62,8 +71,14 @@ def _base() -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # CSRF tokens live a week: a feed left open for hours can still post.
         "CSRF_TIME_LIMIT": _int("FLASKY_CSRF_TIME_LIMIT", 7 * 24 * 3600),
-        "LOGIN_THROTTLE_LIMIT": 5,
-        "LOGIN_THROTTLE_WINDOW": 15 * 60,
+        # Throttles of SPEC §6 (not tuned by FLASKY_RATE_LIMITS).
+        "LOGIN_ACCOUNT_LIMIT": 5,
+        "LOGIN_ADDRESS_LIMIT": 20,
+        "LOGIN_WINDOW": 15 * 60,
+        "MAIL_LIMIT": 3,
+        "MAIL_WINDOW": 3600,
+        "REGISTRATION_LIMIT": 10,
+        "REGISTRATION_WINDOW": 3600,
         "TOKEN_EXPIRATION": 3600,
         "PASSWORD_HASH_FAST": False,
         "QUART_AUTH_COOKIE_NAME": "flasky_auth",
@@ -84,6 +99,7 @@ def _development() -> dict[str, Any]:
     return {
         "DATABASE_URL": _env("DATABASE_URL", "sqlite://data-dev.sqlite"),
         "SECRET_KEY": _env("SECRET_KEY", "dev-secret-key-not-for-production"),
+        "FLASKY_BASE_URL": _env("FLASKY_BASE_URL", "http://127.0.0.1:5000"),
         "FLASKY_QUERY_COUNT_HEADER": _bool("FLASKY_QUERY_COUNT_HEADER", True),
     }
 
@@ -93,6 +109,8 @@ def _testing() -> dict[str, Any]:
         "TESTING": True,
         "DATABASE_URL": _env("TEST_DATABASE_URL", "sqlite://:memory:"),
         "SECRET_KEY": _env("SECRET_KEY") or secrets.token_hex(32),
+        # Quart's test client asks for http://localhost/.
+        "FLASKY_BASE_URL": _env("FLASKY_BASE_URL", "http://localhost"),
         "FLASKY_QUERY_COUNT_HEADER": True,
         "FLASKY_PAGE_CACHE_SECONDS": 0.0,
         "FLASKY_MAIL_SENDER_TASK": False,
@@ -124,4 +142,19 @@ def load_config(name: str | None = None) -> dict[str, Any]:
     settings["CONFIG_NAME"] = name
     if name == "production" and not settings["SECRET_KEY"]:
         raise RuntimeError("SECRET_KEY must be set in production")
+    if name == "production" and not settings["FLASKY_BASE_URL"]:
+        raise RuntimeError(
+            "FLASKY_BASE_URL must be set in production (the origin of the links we send, "
+            "e.g. https://flasky.example)"
+        )
+    check_base_url(settings["FLASKY_BASE_URL"])
     return settings
+
+
+def check_base_url(url: str) -> None:
+    """Refuse a FLASKY_BASE_URL that is not an http(s) origin."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+        raise RuntimeError(
+            f"FLASKY_BASE_URL {url!r} is not an origin such as https://flasky.example"
+        )

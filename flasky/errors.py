@@ -15,7 +15,15 @@ from tortoise.exceptions import (
 )
 from werkzeug.exceptions import HTTPException
 
-from flasky.identity import AuthRequired, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.exceptions import (
+    AuthRequired,
+    BadHost,
+    BadRequest,
+    CredentialsInvalid,
+    Forbidden,
+    TooManyRequests,
+    Unconfirmed,
+)
 from flasky.models import AnonymousUser
 from flasky.negotiate import json_error, respond, wants_fragment, wants_json
 from flasky.pagination import BadCursor
@@ -50,23 +58,6 @@ MESSAGES = {
 WWW_AUTHENTICATE = 'Basic realm="Flasky", charset="UTF-8"'
 
 
-class TooManyRequests(Exception):
-    """Raised by the login throttle: 429 with Retry-After."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after}s")
-        self.retry_after = retry_after
-
-
-class BadRequest(Exception):
-    """Bad input with a message meant for the client (400)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
 def _driver_bad_values() -> tuple[type[Exception], ...]:
     """asyncpg's DataError (a value PostgreSQL refuses)."""
     try:
@@ -89,6 +80,9 @@ def _driver_outages() -> tuple[type[Exception], ...]:
         pg.OperatorInterventionError,
         pg.InsufficientResourcesError,
         pg.InternalClientError,
+        # 55000: "database … is not currently accepting connections" (ALLOW_CONNECTIONS
+        # false, a database being dropped or recovered)
+        pg.ObjectNotInPrerequisiteStateError,
     )
 
 
@@ -185,7 +179,13 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(TooManyRequests)
     async def _throttled(exc: TooManyRequests) -> Response:
-        return await error_response(429, headers={"Retry-After": str(exc.retry_after)})
+        first = exc.message or "Too many attempts."
+        message = f"{first} Please wait {wait_text(exc.retry_after)} and try again."
+        return await error_response(429, message, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(BadHost)
+    async def _bad_host(exc: BadHost) -> Response:
+        return await error_response(400, "This server does not answer for that host name.")
 
     @app.errorhandler(IntegrityError)
     async def _integrity(exc: IntegrityError) -> Response:
@@ -228,6 +228,17 @@ def init_app(app: Quart) -> None:
     async def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return await error_response(500)
+
+
+def wait_text(seconds: int) -> str:
+    """'40 seconds', '1 minute', '15 minutes', '2 hours': how long a throttle holds."""
+    if seconds < 60:
+        amount, unit = seconds, "second"
+    elif seconds < 3600:
+        amount, unit = -(-seconds // 60), "minute"
+    else:
+        amount, unit = -(-seconds // 3600), "hour"
+    return f"{amount} {unit}{'s' if amount != 1 else ''}"
 
 
 def _looks_down(exc: Exception) -> bool:

@@ -1,60 +1,86 @@
-"""Who is asking: the signed-in viewer from the quart-auth cookie, HTTP Basic
-(`email:password` or `token:`), or a bearer token — loaded once per request."""
+"""Who is asking: the signed-in viewer from a server-side session (the quart-auth cookie
+names a `LoginSession` row), HTTP Basic (`email:password` or `token:`), or a bearer
+token — loaded once per request — and the one password check every path uses.
+
+`/api/v1/` takes Basic and token credentials only, never the cookie (SPEC §6).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 
-from quart import g, request
+from quart import Quart, Response, g, request
 from quart_auth import AuthUser, current_user, login_user, logout_user
 
-from flasky.models import AnonymousUser, User
+from flasky import security, throttle
+from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.models import AnonymousUser, LoginSession, User, utcnow
 
 Viewer = User | AnonymousUser
 
 # The longest address; auth tokens are far shorter. A longer Basic name is refused before
-# the throttle looks it up (its key would not fit the login_failures column).
+# the throttle looks it up (its key would not fit the throttle's column).
 MAX_NAME = 254
 
-
-class AuthRequired(Exception):
-    """Raised when a route needs a signed-in viewer and there is none (401 / login)."""
-
-
-class CredentialsInvalid(Exception):
-    """Raised when an Authorization header names nobody (401 for JSON clients)."""
+# Blueprints that accept Authorization credentials only.
+HEADER_ONLY = {"api_v1"}
 
 
-class Forbidden(Exception):
-    """Raised when the viewer lacks a permission (403)."""
-
-    def __init__(self, message: str = "You do not have permission to do that.") -> None:
-        super().__init__(message)
-        self.message = message
+# -- the one password check ----------------------------------------------------------------
 
 
-class Unconfirmed(Exception):
-    """Raised when an unconfirmed account asks for anything but /auth/* (redirect / 403)."""
+async def verify_credentials(email: str, password: str, user: User | None = None) -> User | None:
+    """The account of `email` when `password` is its password, else None — under the
+    login throttle (TooManyRequests), in the same time whether or not the account exists,
+    a failure counted and a success forgiving the account. Every path that checks a
+    password calls this: the login form and its JSON, HTTP Basic, the old password of
+    change-password and change-email. `user` skips the lookup when the caller has it."""
+    if user is None:
+        user = await User.by_email(email)
+    trusted = user is not None and user.id in throttle.device_accounts()
+    await throttle.check_login(email, trusted_device=trusted)
+    if user is None:
+        await security.dummy_verify(password)
+        ok = False
+    else:
+        ok = await user.verify_password(password)
+    if ok:
+        await throttle.forgive_account(email)
+        return user
+    await throttle.record_login_failure(email)
+    return None
 
 
-def session_id_for(user: User) -> str:
-    """The quart-auth id: user id, password fingerprint (a new password ends every
-    session), and a fresh nonce (the cookie is renewed at each login)."""
-    return f"{user.id}.{user.password_fingerprint()}.{secrets.token_hex(8)}"
+# -- sessions --------------------------------------------------------------------------------
 
 
-def sign_in(user: User, remember: bool = False) -> None:
-    """Start a cookie session for `user` (a new cookie value every time)."""
-    login_user(AuthUser(session_id_for(user)), remember=remember)
+async def sign_in(user: User, remember: bool = False) -> None:
+    """Start a server-side session for `user` (a new cookie value every time); the
+    browser's previous session, if any, ends."""
+    previous = current_user.auth_id
+    if previous:
+        await LoginSession.end(previous)
+    token = await LoginSession.start(
+        user, throttle.client_address(), request.headers.get("User-Agent")
+    )
+    login_user(AuthUser(token), remember=remember)
+    throttle.remember_device(user.id)
     g.viewer = user
 
 
-def sign_out() -> None:
-    """End the cookie session."""
+async def sign_out() -> None:
+    """End this browser's session on the server, and its cookie."""
+    token = current_user.auth_id
+    if token:
+        await LoginSession.end(token)
     logout_user()
     g.viewer = AnonymousUser()
+
+
+async def end_sessions(user: User) -> None:
+    """End every session of `user` (a new password), this browser's included."""
+    await LoginSession.end_all(user.id)
 
 
 async def current_viewer() -> Viewer:
@@ -78,19 +104,16 @@ async def _load_viewer() -> Viewer:
         if user is None:
             raise CredentialsInvalid()
         return user
-    auth_id = current_user.auth_id
-    if not auth_id:
+    token = current_user.auth_id
+    if not token or request.blueprint in HEADER_ONLY:
         return AnonymousUser()
-    try:
-        user_id_text, fingerprint, _nonce = auth_id.split(".")
-        user_id = int(user_id_text)
-    except ValueError:
-        return AnonymousUser()
-    user = await User.get_or_none(id=user_id).select_related("role")
-    if user is None or user.password_fingerprint() != fingerprint:
+    found = await LoginSession.find(token)
+    if found is None:
+        logout_user()  # ended elsewhere (logout, new password): drop the dead cookie
         return AnonymousUser()
     g.auth_method = "cookie"
-    return user
+    g.login_session = found
+    return found.user
 
 
 async def _user_from_authorization(header: str) -> User | None:
@@ -113,23 +136,7 @@ async def _user_from_authorization(header: str) -> User | None:
         g.auth_method = "token"
         return await User.verify_auth_token(username)
     g.auth_method = "basic"
-    return await _check_basic_password(username, password)
-
-
-async def _check_basic_password(email: str, password: str) -> User | None:
-    """email:password, throttled like the login form (the check runs off the loop)."""
-    from flasky.security import login_retry_after, record_login_failure
-
-    retry_after = await login_retry_after(email, request.remote_addr)
-    if retry_after:
-        from flasky.errors import TooManyRequests
-
-        raise TooManyRequests(retry_after)
-    user = await User.get_or_none(email=email.strip().lower()).select_related("role")
-    if user is None or not await user.verify_password(password):
-        await record_login_failure(email, request.remote_addr)
-        return None
-    return user
+    return await verify_credentials(username, password)
 
 
 async def require_login() -> User:
@@ -157,8 +164,11 @@ _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text
 def _needs_csrf(unsafe_methods: frozenset[str]) -> bool:
     """A write riding on the session cookie, a form post, or an /auth/* form sent as JSON.
     Elsewhere a JSON write with neither Authorization nor a signed-in cookie has nothing
-    to forge: it gets its 401 instead of a 400 (so does POST /auth/tokens)."""
+    to forge: it gets its 401 instead of a 400 (so does POST /auth/tokens, and /api/v1,
+    which never reads the cookie)."""
     if request.method not in unsafe_methods or authenticated_by_header():
+        return False
+    if request.blueprint in HEADER_ONLY:
         return False
     return (
         current_user.auth_id is not None
@@ -169,18 +179,14 @@ def _needs_csrf(unsafe_methods: frozenset[str]) -> bool:
 
 # Endpoints an unconfirmed account may still reach.
 _OPEN_ENDPOINTS = {"static", "health.healthz", "social.avatar"}
+# Answers that are the same for everyone: their own Cache-Control stands.
+_PUBLIC_ENDPOINTS = {"static", "social.avatar"}
 
 
-def init_app(app) -> None:  # type: ignore[no-untyped-def]
+def init_app(app: Quart) -> None:
     """Per request: refuse oversize bodies, check CSRF on cookie writes, load the viewer,
-    keep unconfirmed accounts at /auth/unconfirmed, refresh last_seen."""
-    from flasky.errors import BadRequest
-    from flasky.security import (
-        UNSAFE_METHODS,
-        check_body,
-        csrf_token_from_request,
-        validate_csrf,
-    )
+    keep unconfirmed accounts at /auth/unconfirmed, refresh last_seen; signed-in answers
+    are `Cache-Control: private, no-store`."""
 
     @app.before_request
     async def _gate() -> None:
@@ -189,20 +195,37 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             from werkzeug.exceptions import RequestEntityTooLarge
 
             raise RequestEntityTooLarge()
-        if request.method in UNSAFE_METHODS and request.routing_exception is None:
-            await check_body()  # chunked bodies over the limit, text that is not UTF-8
+        if request.method in security.UNSAFE_METHODS and request.routing_exception is None:
+            await security.check_body()  # chunked bodies over the limit, bad text, bad JSON
         if request.routing_exception is not None and authenticated_by_header():
             return  # no such route (404/405) whoever asks: don't check credentials first
-        if _needs_csrf(UNSAFE_METHODS) and not validate_csrf(await csrf_token_from_request()):
-            raise BadRequest("The CSRF token is missing or invalid.")
+        if _needs_csrf(security.UNSAFE_METHODS):
+            if not security.validate_csrf(await security.csrf_token_from_request()):
+                raise BadRequest("The CSRF token is missing or invalid.")
+            g.csrf_checked = True
         if not authenticated_by_header() and current_user.auth_id is None:
             return  # anonymous: no query
         viewer = await current_viewer()
         if not viewer.is_authenticated:
             return
-        await viewer.ping()  # type: ignore[union-attr]
+        now = utcnow()
+        await viewer.ping(now)  # type: ignore[union-attr]  # each at most once a minute
+        login_session = g.get("login_session")
+        if login_session is not None:
+            await login_session.touch(now)
         endpoint = request.endpoint or ""
         if not viewer.confirmed and not (
             endpoint.startswith("auth.") or endpoint in _OPEN_ENDPOINTS
         ):
             raise Unconfirmed()
+
+    @app.after_request
+    async def _private(response: Response) -> Response:
+        viewer = g.get("viewer")
+        if (
+            viewer is not None
+            and viewer.is_authenticated
+            and request.endpoint not in _PUBLIC_ENDPOINTS
+        ):
+            response.headers["Cache-Control"] = "private, no-store"
+        return response

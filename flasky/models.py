@@ -1,4 +1,5 @@
-"""Role, User, Follow, Post, Comment, Outbox, LoginFailure — and the queries on them.
+"""Role, User, Follow, Post, Comment, Outbox, ThrottleEvent, LoginSession — and the
+queries on them.
 
 Every list query is written once here, with what its page needs fetched up front
 (authors by `select_related`, counts as correlated sub-selects), so a page runs a fixed
@@ -8,13 +9,15 @@ number of queries whatever its length. Templates get fully loaded objects.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import fields
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, RawSQL, Subquery
-from tortoise.functions import Count
+from tortoise.functions import Count, Lower
 from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -22,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from flasky import security
 from flasky.permissions import ROLE_PERMISSIONS, Permission
-from flasky.text import render_markdown
+from flasky.text import render, render_markdown
 
 UrlFor = Callable[..., str]
 
@@ -59,6 +62,23 @@ FOLLOWING_COUNT_SQL = (
     ' AND f."followed_id" <> "users"."id")'
 )
 COMMENT_COUNT_SQL = '(SELECT COUNT(*) FROM "comments" c WHERE c."post_id" = "posts"."id")'
+
+
+class UniqueIndex(Index):
+    """A unique index on columns or expressions (`unique=True` cannot say "unique
+    regardless of case")."""
+
+    def get_sql(self, schema_generator: Any, model: type[Model], safe: bool) -> str:
+        self.resolve_expressions(model)
+        sql = schema_generator._get_index_sql(
+            model, self.field_names, safe, index_name=self.name, extra=self.extra
+        )
+        return sql.replace("CREATE INDEX", "CREATE UNIQUE INDEX", 1)
+
+
+def normal_email(email: str) -> str:
+    """An address as we store and compare it."""
+    return email.strip().lower()
 
 
 class Role(Model):
@@ -146,6 +166,8 @@ class User(Model):
 
     class Meta:
         table = "users"
+        # Usernames are unique regardless of case: "Alice" and "alice" are one name.
+        indexes = (UniqueIndex(Lower("username"), name="ux_users_username_lower"),)
 
     def __str__(self) -> str:
         return self.username
@@ -159,7 +181,7 @@ class User(Model):
         """Build (unsaved) a user with its hash, avatar hash and role resolved."""
         if role is None:
             role = await Role.default_role()
-        user = cls(email=email.strip().lower(), username=username, role=role, **extra)
+        user = cls(email=normal_email(email), username=username, role=role, **extra)
         user.avatar_hash = email_hash(user.email)
         user.password_hash = await security.hash_password(password)
         return user
@@ -178,7 +200,7 @@ class User(Model):
         """Create and save an account that follows itself, in one transaction; `on_created`
         (user, connection) runs inside it, so the mail it queues commits with the account."""
         role = None
-        if admin_email and email.strip().lower() == admin_email.strip().lower():
+        if admin_email and normal_email(email) == normal_email(admin_email):
             role = await Role.get(name="Administrator")
         user = await cls.new(email=email, username=username, password=password, role=role, **extra)
         async with in_transaction() as connection:
@@ -270,15 +292,23 @@ class User(Model):
         if found is None or found[0].id != self.id:
             return False
         data = found[1]
-        new_email = str(data.get("new_email") or "").strip().lower()
-        if not new_email or data.get("old_email") != self.email:
+        new_email = normal_email(str(data.get("new_email") or ""))
+        old_email = data.get("old_email")
+        if not new_email or old_email != self.email:
             return False
-        if await User.filter(email=new_email).exists():
+        # One conditional write: of two links opened together, only the first finds the
+        # old address still in place; an address taken meanwhile is refused by the index.
+        try:
+            changed = await User.filter(id=self.id, email=old_email).update(
+                email=new_email,
+                avatar_hash=email_hash(new_email),
+                confirmed=True,  # the link was opened from the new address: it is confirmed
+            )
+        except IntegrityError:
             return False
-        self.email = new_email
-        self.avatar_hash = email_hash(new_email)
-        self.confirmed = True  # the link was opened from the new address: it is confirmed
-        await self.save(update_fields=["email", "avatar_hash", "confirmed"])
+        if not changed:
+            return False
+        self.email, self.avatar_hash, self.confirmed = new_email, email_hash(new_email), True
         return True
 
     def generate_auth_token(self) -> str:
@@ -317,11 +347,13 @@ class User(Model):
         digest = self.avatar_hash or email_hash(self.email)
         return f"{url}/{digest}?s={size}&d={default}&r={rating}"
 
-    def avatar_url(self, url_for: UrlFor, size: int = 100, style: str = "identicon") -> str:
-        """Gravatar or our own identicon, as configured."""
+    def avatar_url(
+        self, url_for: UrlFor, size: int = 100, style: str = "identicon", external: bool = False
+    ) -> str:
+        """Gravatar or our own identicon, as configured (absolute for JSON)."""
         if style == "gravatar":
             return self.gravatar(size)
-        return url_for("social.avatar", avatar_hash=self.avatar_hash, _external=True)
+        return url_for("social.avatar", avatar_hash=self.avatar_hash, _external=external)
 
     # -- follows -----------------------------------------------------------------------------
 
@@ -370,6 +402,29 @@ class User(Model):
         )
 
     @classmethod
+    async def by_email(cls, email: str) -> User | None:
+        """The account of an address (compared as stored: trimmed, lower case), role fetched."""
+        return await cls.get_or_none(email=normal_email(email)).select_related("role")
+
+    @classmethod
+    async def identity_taken(
+        cls, email: str | None, username: str | None, exclude_id: int | None = None
+    ) -> tuple[bool, bool]:
+        """(address taken, username taken, regardless of case) by someone other than
+        `exclude_id`: the one rule registration and the admin edit both ask."""
+        query = Q()
+        if email:
+            query |= Q(email=normal_email(email))
+        if username:
+            query |= Q(username__iexact=username)
+        if not email and not username:
+            return False, False
+        rows = await cls.filter(query).exclude(id=exclude_id or 0).values_list("email", "username")
+        email_taken = bool(email) and any(e == normal_email(email) for e, _ in rows)
+        name_taken = bool(username) and any(u.lower() == username.lower() for _, u in rows)
+        return email_taken, name_taken
+
+    @classmethod
     async def profile(cls, username: str) -> User | None:
         """One user by name, with role and counts: a profile page's single query."""
         return await cls.with_counts().select_related("role").get_or_none(username=username)
@@ -388,7 +443,7 @@ class User(Model):
             "about_me": self.about_me,
             "member_since": iso(self.member_since),
             "last_seen": iso(self.last_seen),
-            "avatar_url": self.avatar_url(url_for, style=avatar_style),
+            "avatar_url": self.avatar_url(url_for, style=avatar_style, external=True),
             "posts_url": url_for("social.user_posts", username=u, _external=True),
             "followed_posts_url": url_for("social.timeline", username=u, _external=True),
             "followers_url": url_for("social.followers", username=u, _external=True),
@@ -404,7 +459,7 @@ class User(Model):
             "id": self.id,
             "username": self.username,
             "url": url_for("social.user", username=self.username, _external=True),
-            "avatar_url": self.avatar_url(url_for, style=avatar_style),
+            "avatar_url": self.avatar_url(url_for, style=avatar_style, external=True),
         }
 
 
@@ -430,18 +485,14 @@ class Follow(Model):
     def followers_of(cls, user: User) -> QuerySet[Follow]:
         """Who follows `user`, newest first, self-follow left out; `follower` fetched."""
         return (
-            cls.filter(followed_id=user.id)
-            .exclude(follower_id=user.id)
-            .select_related("follower")
+            cls.filter(followed_id=user.id).exclude(follower_id=user.id).select_related("follower")
         )
 
     @classmethod
     def followed_by(cls, user: User) -> QuerySet[Follow]:
         """Whom `user` follows, newest first, self-follow left out; `followed` fetched."""
         return (
-            cls.filter(follower_id=user.id)
-            .exclude(followed_id=user.id)
-            .select_related("followed")
+            cls.filter(follower_id=user.id).exclude(followed_id=user.id).select_related("followed")
         )
 
 
@@ -464,9 +515,20 @@ class Post(Model):
         )
 
     def set_body(self, body: str) -> None:
-        """Set the Markdown body and its sanitised HTML together."""
+        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
         self.body = body
         self.body_html = render_markdown(body, "post")
+
+    async def render_body(self, body: str) -> None:
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
+        self.body_html = await render(body, "post")
+        self.body = body
+
+    def editable_by(self, viewer: User | AnonymousUser) -> bool:
+        """The one rule for who may edit or delete a post: its author or an administrator."""
+        return bool(viewer.is_authenticated) and (
+            viewer.id == self.author_id or viewer.can(Permission.ADMIN)  # type: ignore[attr-defined]
+        )
 
     @classmethod
     def listing(cls) -> QuerySet[Post]:
@@ -502,14 +564,14 @@ class Post(Model):
     async def publish(cls, author: User, body: str) -> Post:
         """Save a new post by `author`, body_html rendered; ready for `to_json` and cards."""
         post = cls(author=author)
-        post.set_body(body)
+        await post.render_body(body)
         await post.save()
         post.comment_count = 0  # type: ignore[attr-defined]
         return post
 
     async def change_body(self, body: str) -> None:
         """Replace the body (and its sanitised HTML) and save just those two columns."""
-        self.set_body(body)
+        await self.render_body(body)
         await self.save(update_fields=["body", "body_html"])
 
     def to_json(self, url_for: UrlFor, avatar_style: str = "identicon") -> dict[str, Any]:
@@ -550,9 +612,14 @@ class Comment(Model):
         )
 
     def set_body(self, body: str) -> None:
-        """Set the Markdown body and its sanitised HTML together."""
+        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
         self.body = body
         self.body_html = render_markdown(body, "comment")
+
+    async def render_body(self, body: str) -> None:
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
+        self.body_html = await render(body, "comment")
+        self.body = body
 
     @classmethod
     def for_post(cls, post_id: int) -> QuerySet[Comment]:
@@ -563,7 +630,7 @@ class Comment(Model):
     async def publish(cls, author: User, post: Post, body: str) -> Comment:
         """Save a new comment by `author` on `post`, body_html rendered, author set."""
         comment = cls(author=author, post=post)
-        comment.set_body(body)
+        await comment.render_body(body)
         await comment.save()
         return comment
 
@@ -642,30 +709,34 @@ class Outbox(Model):
         )
 
 
-class LoginFailure(Model):
-    """One failed login, counted against a key ('account:…' or 'address:…')."""
+class ThrottleEvent(Model):
+    """One counted event of a throttle (a failed login, a mail, a registration, a write).
+
+    Keys such as 'login:account:…', 'mail:reset:to:…' or 'write:posts:<user id>'."""
 
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=300)
     timestamp = fields.DatetimeField(default=utcnow)
 
     class Meta:
-        table = "login_failures"
-        indexes = (Index(fields=("key", "timestamp"), name="ix_login_failures_key_ts"),)
+        table = "throttle_events"
+        indexes = (Index(fields=("key", "timestamp"), name="ix_throttle_events_key_ts"),)
 
     @classmethod
-    async def record(cls, keys: list[str]) -> None:
+    async def record(cls, keys: list[str], using_db: Any = None) -> None:
+        """Count one event under each of `keys`."""
         now = utcnow()
-        await cls.bulk_create([cls(key=k, timestamp=now) for k in keys])
+        await cls.bulk_create([cls(key=k, timestamp=now) for k in keys], using_db=using_db)
 
     @classmethod
     async def oldest_over_limit(
-        cls, keys: list[str], since: datetime, limit: int
+        cls, limits: dict[str, int], since: datetime, using_db: Any = None
     ) -> datetime | None:
-        """For the first key with `limit` or more failures since `since`, the moment the
-        window frees a slot (the oldest failure that still counts); else None."""
+        """For the keys with at least their limit of events since `since` (one query), the
+        latest moment at which the window frees a slot for all of them; else None."""
         rows = await (
-            cls.filter(key__in=keys, timestamp__gte=since)
+            cls.filter(key__in=list(limits), timestamp__gte=since)
+            .using_db(using_db)
             .order_by("-timestamp")
             .values_list("key", "timestamp")
         )
@@ -673,13 +744,89 @@ class LoginFailure(Model):
         for key, moment in rows:
             by_key.setdefault(key, []).append(moment)
         worst: datetime | None = None
-        for moments in by_key.values():
+        for key, moments in by_key.items():
+            limit = limits[key]
             if len(moments) >= limit:
-                # the limit-th newest failure must leave the window before another try
+                # the limit-th newest event must leave the window before another try
                 candidate = moments[limit - 1]
                 worst = candidate if worst is None or candidate > worst else worst
         return worst
 
     @classmethod
+    async def forget(cls, keys: list[str]) -> None:
+        """Drop the events of `keys` (a successful login forgives the account's failures)."""
+        await cls.filter(key__in=keys).delete()
+
+    @classmethod
     async def purge(cls, before: datetime) -> int:
+        """Drop events older than every window."""
         return await cls.filter(timestamp__lt=before).delete()
+
+
+class LoginSession(Model):
+    """A signed-in browser: its cookie names this row by a random token.
+
+    The row keeps the token's SHA-256 (a copy of the table opens no session); ending a
+    session is deleting its row."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    created = fields.DatetimeField(default=utcnow)
+    last_used = fields.DatetimeField(default=utcnow)
+    address = fields.CharField(max_length=64, null=True)
+    user_agent = fields.CharField(max_length=255, null=True)
+
+    class Meta:
+        table = "sessions"
+        indexes = (Index(fields=("user_id", "last_used"), name="ix_sessions_user_used"),)
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @classmethod
+    async def start(cls, user: User, address: str | None, user_agent: str | None) -> str:
+        """A new session of `user`; returns the token its cookie carries."""
+        token = secrets.token_urlsafe(32)
+        await cls.create(
+            token_hash=cls.hash_token(token),
+            user_id=user.id,
+            address=(address or "")[:64] or None,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+        return token
+
+    @classmethod
+    async def find(cls, token: str) -> LoginSession | None:
+        """The session a cookie names, with its user and role: one indexed query."""
+        if not token or len(token) > 128:
+            return None
+        return (
+            await cls.filter(token_hash=cls.hash_token(token)).select_related("user__role").first()
+        )
+
+    async def touch(self, now: datetime) -> bool:
+        """Record a use, at most once a minute; True when it wrote."""
+        if self.last_used is not None and now - self.last_used < PING_INTERVAL:
+            return False
+        self.last_used = now
+        await LoginSession.filter(id=self.id).update(last_used=now)
+        return True
+
+    @classmethod
+    async def end(cls, token: str) -> None:
+        """End the session a cookie names (logout)."""
+        await cls.filter(token_hash=cls.hash_token(token)).delete()
+
+    @classmethod
+    async def end_all(cls, user_id: int, using_db: Any = None) -> int:
+        """End every session of a user (a new password, a reset, later a suspension)."""
+        return await cls.filter(user_id=user_id).using_db(using_db).delete()
+
+    @classmethod
+    async def purge(cls, idle_before: datetime) -> int:
+        """Drop sessions unused since `idle_before`."""
+        return await cls.filter(last_used__lt=idle_before).delete()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from quart import Blueprint, Response, abort, request, url_for
+from quart import Blueprint, Response, abort, request
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
 from flasky.forms import EditProfileAdminForm
-from flasky.models import Comment, Role, User, email_hash
+from flasky.models import Comment, Role, User, email_hash, normal_email
 from flasky.negotiate import respond, wants_json
 from flasky.pagination import Page, keyset_page
 from flasky.permissions import Permission, admin_required, permission_required
@@ -26,6 +23,7 @@ from flasky.social import (
     profile_saved,
     user_json,
 )
+from flasky.urls import local_path, url_for
 
 bp = Blueprint("moderation", __name__)
 
@@ -118,44 +116,22 @@ async def _back() -> str:
     else the moderation queue (never another site)."""
     form = await request.form
     for candidate in (form.get("next"), request.referrer):
-        local = _local_path(candidate)
+        local = local_path(candidate)
         if local:
             return local
     return url_for("moderation.moderate")
 
 
-def _local_path(target: str | None) -> str | None:
-    """`target` as a path on this site, or None when it is empty or points elsewhere."""
-    if not target or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    foreign = parts.scheme not in ("", "http", "https") or parts.netloc not in ("", request.host)
-    if foreign or (parts.scheme and not parts.netloc):
-        return None
-    path = parts.path or "/"
-    if not path.startswith("/") or path.startswith("//"):
-        return None
-    return (
-        path
-        + (f"?{parts.query}" if parts.query else "")
-        + (f"#{parts.fragment}" if parts.fragment else "")
-    )
-
-
 async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
     """Apply the admin form in one write; False (with the errors on the form) when the new
     email or username belongs to someone else."""
-    email, username = form.email.data.strip().lower(), form.username.data
-    taken = (
-        await User.filter(Q(email=email) | Q(username=username))
-        .exclude(id=user.id)
-        .values_list("email", "username")
-    )
-    if any(e == email for e, _ in taken):
+    email, username = normal_email(form.email.data), form.username.data
+    email_taken, name_taken = await User.identity_taken(email, username, exclude_id=user.id)
+    if email_taken:
         form.email.errors = [*form.email.errors, "Email already registered."]
-    if any(u == username for _, u in taken):
+    if name_taken:
         form.username.errors = [*form.username.errors, "Username already in use."]
-    if taken:
+    if email_taken or name_taken:
         return False
     if email != user.email:
         user.email, user.avatar_hash = email, email_hash(email)

@@ -2,42 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from quart import (
     Response,
     current_app,
+    g,
     get_flashed_messages,
     jsonify,
     redirect,
     render_template,
     request,
 )
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 VARY = "Accept, HX-Request"
 
 
-def wants_json() -> bool:
-    """The Accept header prefers application/json to text/html (ties go to HTML)."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
+def representation_from(header: Callable[[str], str | None]) -> str:
+    """'json', 'fragment' or 'page' from request headers (`header(name)` gives a header's
+    one value, or None). The one reading of the headers: Quart and the page cache in front
+    of it both call it, on headers that `urls.RequestHygiene` folded to one value each.
 
-
-def wants_fragment() -> bool:
-    """An htmx request for a part of the page (boosts and history restores want it all)."""
-    h = request.headers
-    return (
-        h.get("HX-Request") == "true"
-        and "HX-Boosted" not in h
-        and "HX-History-Restore-Request" not in h
-    )
+    JSON when Accept prefers application/json to text/html (ties go to HTML); a fragment
+    for htmx requests that are neither boosted navigations nor history restores."""
+    accept = parse_accept_header(header("Accept") or None, MIMEAccept)
+    if accept.best_match(["text/html", "application/json"]) == "application/json":
+        return "json"
+    if (
+        header("HX-Request") == "true"
+        and header("HX-Boosted") is None
+        and header("HX-History-Restore-Request") is None
+    ):
+        return "fragment"
+    return "page"
 
 
 def representation() -> str:
     """'json', 'fragment' or 'page' for this request."""
-    if wants_json():
-        return "json"
-    return "fragment" if wants_fragment() else "page"
+    found = g.get("_representation")
+    if found is None:
+        found = g._representation = representation_from(request.headers.get)
+    return found
+
+
+def wants_json() -> bool:
+    """The Accept header prefers application/json to text/html (ties go to HTML)."""
+    return representation() == "json"
+
+
+def wants_fragment() -> bool:
+    """An htmx request for a part of the page (boosts and history restores want it all)."""
+    return representation() == "fragment"
 
 
 async def respond(

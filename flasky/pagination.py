@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from flasky import safejson
+
 T = TypeVar("T")
 
 
@@ -37,7 +39,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """(moment, id) from a cursor; BadCursor when it was not written by us."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, item_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        stamp, item_id = safejson.loads(base64.urlsafe_b64decode(padded.encode("ascii")), 2)
         moment = datetime.fromisoformat(stamp)
     except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
         raise BadCursor("invalid cursor") from exc

@@ -70,5 +70,3 @@ def permission_required(
 def admin_required(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Shorthand for `permission_required(Permission.ADMIN)`."""
     return permission_required(Permission.ADMIN)(func)
-
-

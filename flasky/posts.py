@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import Blueprint, Response, abort, current_app, flash, request, url_for
+from quart import Blueprint, Response, abort, current_app, flash, request
 
+from flasky import throttle
 from flasky.cache import anonymous_page_cache
-from flasky.errors import BadRequest
+from flasky.exceptions import BadRequest, Forbidden, TooComplex
 from flasky.forms import BaseForm, CommentForm, PostForm
 from flasky.identity import (
-    Forbidden,
     Viewer,
     authenticated_by_header,
     current_viewer,
@@ -21,7 +21,8 @@ from flasky.models import Comment, Post, utcnow
 from flasky.negotiate import representation, respond, wants_fragment, wants_json
 from flasky.pagination import Page, encode_cursor, keyset_page
 from flasky.permissions import Permission, permission_required
-from flasky.text import COMMENT_MAX, POST_MAX, render_markdown
+from flasky.text import COMMENT_MAX, POST_MAX, render
+from flasky.urls import url_for
 
 bp = Blueprint("posts", __name__)
 
@@ -52,6 +53,7 @@ async def _create_post() -> Response:
     body, form = await _read_body(PostForm, POST_MAX)
     if body is None:
         return await _home(viewer, form, status=422, fragment="posts/_post_form.html")
+    await throttle.check_write("posts", viewer.id)  # type: ignore[arg-type]
     post = await Post.publish(viewer, body)  # type: ignore[arg-type]
     await _flash("Your post has been published.")
     return await respond(
@@ -124,7 +126,7 @@ async def _update_post(id: int) -> Response:
             status=422,
             post=found,
             form=form,
-            preview_html=_typed_preview(form, "post"),
+            preview_html=await _typed_preview(form, "post"),
         )
     await found.change_body(body)
     await _flash("The post has been updated.")
@@ -170,6 +172,7 @@ async def _add_comment(id: int) -> Response:
     body, form = await _read_body(CommentForm, COMMENT_MAX)
     if body is None:
         return await _post_page(found, fragment="posts/_comment_form.html", form=form, status=422)
+    await throttle.check_write("comments", viewer.id)  # type: ignore[arg-type]
     comment = await Comment.publish(viewer, found, body)  # type: ignore[arg-type]
     await _flash("Your comment has been published.")
     return await respond(
@@ -214,7 +217,14 @@ async def preview() -> Response:
         if wants_json():
             raise BadRequest(f"The body is longer than {limit:,} characters.")
         error = f"Too long to preview: at most {limit:,} characters."
-    html = "" if error else render_markdown(body, kind)
+    html = ""
+    if not error:
+        try:
+            html = await render(body, kind)
+        except TooComplex:
+            if wants_json():
+                raise
+            error = TooComplex().message
     return await respond(
         "posts/preview.html",
         fragment="posts/_preview.html",
@@ -260,7 +270,7 @@ async def _home(
         cursor=cursor,
         form=form,
         show_followed=followed,
-        preview_html=_typed_preview(form, "post") if status == 422 else "",
+        preview_html=await _typed_preview(form, "post") if status == 422 else "",
     )
 
 
@@ -291,7 +301,7 @@ async def _post_page(
         cursor=request.args.get("cursor") or None,
         until=_encode_until(until),
         comment_form=form,
-        preview_html=_typed_preview(form, "comment") if status == 422 else "",
+        preview_html=await _typed_preview(form, "comment") if status == 422 else "",
     )
 
 
@@ -384,7 +394,7 @@ async def _editable_post(id: int) -> Post:
     """The post if the signed-in viewer wrote it or is an administrator (401/404/403)."""
     viewer = await require_login()
     found = await _post_or_404(id)
-    if found.author_id != viewer.id and not viewer.can(Permission.ADMIN):  # type: ignore[attr-defined]
+    if not found.editable_by(viewer):
         raise Forbidden("Only the author or an administrator may change this post.")
     return found
 
@@ -427,10 +437,15 @@ def _retarget(selector: str) -> dict[str, str] | None:
     return {"HX-Retarget": selector, "HX-Reswap": "outerHTML"} if wants_fragment() else None
 
 
-def _typed_preview(form: BaseForm | None, kind: str) -> str:
+async def _typed_preview(form: BaseForm | None, kind: str) -> str:
     """The preview of what the person typed, for a form sent back with errors."""
     data = getattr(getattr(form, "body", None), "data", None)
-    return render_markdown(data, kind) if isinstance(data, str) and len(data) <= POST_MAX else ""
+    if not isinstance(data, str) or len(data) > POST_MAX:
+        return ""
+    try:
+        return await render(data, kind)
+    except TooComplex:
+        return ""
 
 
 def _encode_until(moment: datetime) -> str:

@@ -1,4 +1,4 @@
-"""Password hashing off the event loop, signed tokens, CSRF, login throttling, headers."""
+"""Password hashing off the event loop, signed tokens, CSRF, request bodies, headers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -18,6 +16,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from quart import Quart, Response, current_app, g, request, session
 from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder, NeedData
+
+from flasky import safejson
+from flasky.exceptions import BadRequest
 
 # -- password hashing ------------------------------------------------------------------
 
@@ -55,6 +56,18 @@ async def verify_password(password_hash: str, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(check)
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+async def dummy_verify(password: str) -> None:
+    """Spend the time a real check spends (same parameters), for an account that does
+    not exist: timing tells nobody which addresses have accounts."""
+    params = f"{_hasher.time_cost}:{_hasher.memory_cost}:{_hasher.parallelism}"
+    if params not in _dummy_hashes:
+        _dummy_hashes[params] = await hash_password(secrets.token_hex(16))
+    await verify_password(_dummy_hashes[params], password)
 
 
 def password_fingerprint(password_hash: str) -> str:
@@ -131,51 +144,6 @@ async def csrf_token_from_request() -> str | None:
     return None
 
 
-def is_token_authenticated() -> bool:
-    """Requests carrying Basic or bearer credentials are not cookie-authenticated."""
-    return "Authorization" in request.headers
-
-
-# -- login throttling (in the database, shared by all processes) -----------------------
-
-
-def throttle_keys(email: str, address: str | None) -> list[str]:
-    """The counters one login attempt touches: the account and the client address."""
-    keys = [f"account:{email.strip().lower()}"]
-    if address:
-        keys.append(f"address:{address}")
-    return keys
-
-
-async def login_retry_after(email: str, address: str | None) -> int | None:
-    """Seconds to wait when the account or the address is over the failure limit."""
-    from flasky.models import LoginFailure
-
-    cfg = current_app.config
-    window = timedelta(seconds=cfg["LOGIN_THROTTLE_WINDOW"])
-    now = datetime.now(UTC)
-    oldest = await LoginFailure.oldest_over_limit(
-        throttle_keys(email, address), now - window, cfg["LOGIN_THROTTLE_LIMIT"]
-    )
-    if oldest is None:
-        return None
-    return max(1, int((oldest + window - now).total_seconds()) + 1)
-
-
-async def record_login_failure(email: str, address: str | None) -> None:
-    """Count one failed login against the account and the address."""
-    from flasky.models import LoginFailure
-
-    await LoginFailure.record(throttle_keys(email, address))
-
-
-async def clear_login_failures(email: str) -> None:
-    """A successful login forgives the account's earlier failures."""
-    from flasky.models import LoginFailure
-
-    await LoginFailure.filter(key__in=throttle_keys(email, None)).delete()
-
-
 # -- request bodies ---------------------------------------------------------------------
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -185,10 +153,9 @@ BAD_TEXT = "The request holds text that is not UTF-8, or NUL characters."
 async def check_body() -> None:
     """Refuse a write's body before anything reads it: over MAX_CONTENT_LENGTH once read
     (a chunked upload announces no length) → 413; form fields or JSON strings that are not
-    UTF-8, or that hold NUL or lone surrogates → 400. Werkzeug would quietly turn bad bytes
-    into U+FFFD, and PostgreSQL refuses NUL and surrogates with an error."""
-    from flasky.errors import BadRequest
-
+    UTF-8, or that hold NUL or lone surrogates → 400; JSON that is malformed, nested
+    deeper than 32 levels or repeats a key with another type → 400. Werkzeug would quietly
+    turn bad bytes into U+FFFD, and PostgreSQL refuses NUL and surrogates with an error."""
     data = await request.get_data()  # Quart raises 413 past MAX_CONTENT_LENGTH
     if not data or not (request.mimetype in FORM_TYPES or request.is_json):
         return
@@ -203,12 +170,11 @@ async def check_body() -> None:
 
 
 def _json_texts(data: bytes) -> list[str]:
-    """Every key and string of a JSON body (none when it is not JSON: the route says so)."""
-    text = data.decode("utf-8")
+    """Every key and string of a JSON body (BadRequest when it is not JSON we accept)."""
     try:
-        document = json.loads(text)
-    except ValueError:
-        return []
+        document = safejson.loads(data.decode("utf-8"))
+    except safejson.BadJSON as exc:
+        raise BadRequest(str(exc)) from None
     found: list[str] = []
     pending = [document]
     while pending:

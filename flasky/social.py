@@ -10,19 +10,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from quart import Blueprint, Response, abort, current_app, flash, request, url_for
+from quart import Blueprint, Response, abort, current_app, flash, request
 from tortoise.expressions import Q
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Form, SelectField
 
+from flasky import throttle
 from flasky.cache import anonymous_page_cache
-from flasky.errors import BadRequest
+from flasky.exceptions import BadRequest
 from flasky.forms import EditProfileForm
 from flasky.identity import Viewer, current_viewer
 from flasky.models import Follow, Post, User, iso
 from flasky.negotiate import representation, respond, wants_json
 from flasky.pagination import Page, keyset_page
 from flasky.permissions import Permission, login_required, permission_required
+from flasky.urls import url_for
 
 bp = Blueprint("social", __name__)
 
@@ -97,6 +99,7 @@ async def follow(username: str) -> Response:
     """Follow a user (idempotent); answers with the toggled button and the new count."""
     viewer = await current_viewer()
     target = await _other_user_or_404(username, viewer)
+    await throttle.check_write("follows", viewer.id)  # type: ignore[arg-type]
     await viewer.follow(target)  # type: ignore[union-attr]
     return await _follow_answer(target, viewer, f"You are now following {target.username}.")
 

@@ -1,14 +1,34 @@
-"""Markdown to safe HTML: the one function every path that sets a body calls."""
+"""Markdown to safe HTML: the one function every path that sets a body calls.
+
+`render_markdown(body, kind)` is the rendering itself (markdown + bleach + linkify).
+Requests call `await render(body, kind)`: plain prose is answered at once; anything
+else runs in a small pool of worker processes with a time budget (`BUDGET`, 1 s), so
+pathological Markdown can neither block the event loop nor keep a core busy: a worker
+over budget is killed and replaced, and the request gets `TooComplex` (400). Bodies
+nested deeper than `MAX_NESTING` are refused before any parsing, and a render that
+fails (a RecursionError, say) leaves no converter behind in a half-used state.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import functools
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
+from collections import deque
+from typing import Any
 
 import bleach
 import markdown as md
 from bleach.linkifier import DEFAULT_CALLBACKS
+
+from flasky.exceptions import TooComplex
 
 POST_TAGS = frozenset(
     {"a", "abbr", "acronym", "b", "blockquote", "code", "em", "i", "li", "ol", "pre"}
@@ -20,6 +40,13 @@ PROTOCOLS = frozenset({"http", "https", "mailto"})
 
 POST_MAX = 10_000
 COMMENT_MAX = 2_000
+
+# Lists and quotes nested deeper than this are refused (Python-Markdown recurses per level).
+MAX_NESTING = 20
+# Seconds a render may take in a worker before it is killed.
+BUDGET = 1.0
+# Worker processes per server process.
+POOL_SIZE = 2
 
 
 # Markdown and bleach objects are not thread-safe, and building them costs more than a
@@ -76,13 +103,53 @@ def render_plain(body: str, kind: str = "post") -> str | None:
 _KEPT_BLOCKS = ("<p>", "<ul>", "<ol>", "<blockquote>", "<pre>", "<h1>", "<h2>", "<h3>")
 
 
+# Block markers that open a nested list or quote: "> ", "- ", "* ", "+ ", "1. ", "1) ".
+_MARKER = re.compile(r"[ \t]*(?:>|[*+-](?=[ \t])|\d{1,9}[.)](?=[ \t]|$))")
+
+
+def nesting(body: str) -> int:
+    """How deeply lists and quotes nest in `body`: per line, the markers it opens one
+    after the other ("1. 1. 1. x" is three) plus its indentation in steps of four."""
+    deepest = 0
+    for line in body.splitlines():
+        count, pos = 0, 0
+        while (found := _MARKER.match(line, pos)) is not None and found.end() > pos:
+            count, pos = count + 1, found.end()
+        if count:
+            indent = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip(" "))
+            deepest = max(deepest, count + indent // 4)
+    return deepest
+
+
 def render_markdown(body: str, kind: str = "post") -> str:
-    """Markdown → HTML, sanitised with the allow-list of `kind` ('post' or 'comment')."""
+    """Markdown → HTML, sanitised with the allow-list of `kind` ('post' or 'comment').
+    TooComplex when the body nests deeper than MAX_NESTING or its parse recurses too
+    deeply; the converter of this thread is then thrown away, not reused."""
     if kind not in ("post", "comment"):
         raise ValueError(f"unknown body kind {kind!r}")
     plain = render_plain(body, kind)
     if plain is not None:
         return plain
+    if nesting(body) > MAX_NESTING:
+        raise TooComplex()
+    try:
+        return _render_rich(body, kind)
+    except RecursionError:
+        _forget_converters()
+        raise TooComplex() from None
+    except Exception:
+        _forget_converters()
+        raise
+
+
+def _forget_converters() -> None:
+    """A failed render may leave Markdown's or bleach's state half-way: start afresh."""
+    _local.__dict__.pop("markdown", None)
+    _local.__dict__.pop("cleaners", None)
+
+
+def _render_rich(body: str, kind: str) -> str:
+    """The Markdown + bleach path, with leading plain paragraphs of a post known."""
     if kind == "post":
         # Leading plain paragraphs are known HTML; only the rest needs parsing (a post
         # often opens with prose). Nothing before them can change how they render.
@@ -99,6 +166,19 @@ def render_markdown(body: str, kind: str = "post") -> str:
     return _cleaner(kind).clean(_markdown().convert(body))
 
 
+async def render(body: str, kind: str = "post") -> str:
+    """`render_markdown` for a request: plain prose at once, anything else in a worker
+    process within BUDGET seconds (TooComplex past it, or past the nesting limit)."""
+    if kind not in ("post", "comment"):
+        raise ValueError(f"unknown body kind {kind!r}")
+    plain = render_plain(body, kind)
+    if plain is not None:
+        return plain
+    if nesting(body) > MAX_NESTING:
+        raise TooComplex()
+    return await _pool.render(body, kind)
+
+
 def render_many(bodies: list[str], kind: str = "post") -> list[str]:
     """`render_markdown` of each body (a picklable unit of work for worker processes)."""
     return [render_markdown(body, kind) for body in bodies]
@@ -107,3 +187,168 @@ def render_many(bodies: list[str], kind: str = "post") -> list[str]:
 def render_markdown_full(body: str, kind: str = "post") -> str:
     """The full Markdown + bleach path, without the plain-prose shortcut (for tests)."""
     return _cleaner(kind).clean(_markdown().convert(body))
+
+
+# -- the worker pool ------------------------------------------------------------------------
+# Each worker is `python -m flasky.text`: a fresh interpreter (nothing inherited from a
+# server process with threads and an event loop) reading one JSON line per body on stdin
+# and answering one JSON line on stdout.
+
+
+def _serve() -> None:
+    """A worker process: render each line of stdin until it closes."""
+    out = sys.stdout.buffer
+    out.write(b'"ready"\n')
+    out.flush()
+    for line in sys.stdin.buffer:
+        try:
+            body, kind = json.loads(line)
+            answer = ["ok", render_markdown(body, kind)]
+        except TooComplex:
+            answer = ["too complex", ""]
+        except Exception as exc:  # reported to the request, which answers 500
+            answer = ["error", f"{type(exc).__name__}: {exc}"]
+        out.write(json.dumps(answer).encode() + b"\n")
+        out.flush()
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Worker:
+    """One rendering process and the pipes to it."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flasky.text"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        self.fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+        os.set_blocking(self.fd, False)
+        self.buffer = b""
+
+    async def _line(self, timeout: float | None) -> Any:
+        """The next JSON line from the worker, waiting at most `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        while b"\n" not in self.buffer:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self.fd, _set_done, ready)
+            try:
+                await asyncio.wait_for(ready, timeout)
+            finally:
+                loop.remove_reader(self.fd)
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                raise EOFError("the Markdown worker ended")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+    async def started(self) -> _Worker:
+        """Wait until the worker has imported what it needs (not part of any budget)."""
+        if await self._line(30.0) != "ready":
+            raise EOFError("the Markdown worker did not start")
+        return self
+
+    async def render(self, body: str, kind: str, budget: float) -> tuple[str, str]:
+        """Send one body and wait for its HTML, at most `budget` seconds."""
+        stdin = self.process.stdin
+        stdin.write(json.dumps([body, kind]).encode() + b"\n")  # type: ignore[union-attr]
+        stdin.flush()  # type: ignore[union-attr]
+        status, html = await self._line(budget)
+        return status, html
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.wait(1)
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(Exception):
+                pipe.close()  # type: ignore[union-attr]
+
+
+class RenderPool:
+    """Up to POOL_SIZE workers per process, started when first needed; a worker that
+    overruns the budget or dies is killed and replaced. Shared by every event loop of
+    the process (tests run many)."""
+
+    def __init__(self) -> None:
+        self.workers: set[_Worker] = set()  # started, busy or idle
+        self.idle: list[_Worker] = []
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.kill()
+        self.workers.discard(worker)
+
+    async def acquire(self) -> _Worker:
+        while True:
+            while self.idle:
+                worker = self.idle.pop()
+                if worker.alive():
+                    return worker
+                self._retire(worker)
+            if len(self.workers) < POOL_SIZE:
+                worker = _Worker()
+                self.workers.add(worker)
+                try:
+                    return await worker.started()
+                except BaseException:
+                    self._retire(worker)
+                    raise
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+
+    def release(self, worker: _Worker, healthy: bool = True) -> None:
+        if healthy and worker.alive():
+            self.idle.append(worker)
+        else:
+            self._retire(worker)
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)
+                break
+
+    async def render(self, body: str, kind: str) -> str:
+        worker = await self.acquire()
+        healthy = False
+        try:
+            status, html = await worker.render(body, kind, BUDGET)
+            healthy = True
+        except (TimeoutError, OSError, EOFError, ValueError):
+            raise TooComplex() from None  # over budget (or crashed on this body)
+        finally:
+            # a worker interrupted mid-render (budget, cancellation) would answer late
+            self.release(worker, healthy)
+        if status == "too complex":
+            raise TooComplex()
+        if status != "ok":
+            raise RuntimeError(f"Markdown rendering failed: {html}")
+        return html
+
+    def close(self) -> None:
+        """Stop every worker (at exit)."""
+        for worker in list(self.workers):
+            self._retire(worker)
+        self.idle.clear()
+
+
+_pool = RenderPool()
+atexit.register(_pool.close)
+
+if __name__ == "__main__":
+    _serve()

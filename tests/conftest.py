@@ -33,6 +33,19 @@ HX_CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 os.environ.setdefault("FLASKY_CONFIG", "testing")
 
 
+# Every table a test may write, children first.
+TABLES = (
+    "sessions",
+    "comments",
+    "posts",
+    "follows",
+    "users",
+    "roles",
+    "outbox",
+    "throttle_events",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """On a server database, bring the schema to head once per session."""
     if IS_SQLITE_MEMORY or TEST_DATABASE_URL.startswith("sqlite"):
@@ -62,12 +75,11 @@ async def reset_database() -> None:
     conn = Tortoise.get_connection("default")
     if db.dialect() == "postgres":
         await conn.execute_script(
-            'TRUNCATE "comments", "posts", "follows", "users", "roles", "outbox", '
-            '"login_failures" RESTART IDENTITY CASCADE'
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in TABLES) + " RESTART IDENTITY CASCADE"
         )
     else:
         await Tortoise.generate_schemas(safe=True)
-        for table in ("comments", "posts", "follows", "users", "roles", "outbox", "login_failures"):
+        for table in TABLES:
             await conn.execute_script(f'DELETE FROM "{table}"')
 
 

@@ -179,9 +179,26 @@ async def test_writes_pass_through(probe, probe_app):
 
 def test_expired_entry_is_served_only_while_someone_renders_it():
     store = PageStore()
-    store.put(("k",), Entry(expires=10.0, status=200, headers=(), body=b"old"), now=0.0)
+    store.put(("k",), Entry(expires=10.0, status=200, headers=(), body=b"old"))
     assert store.lookup(("k",), now=5.0).body == b"old"
     assert store.lookup(("k",), now=11.0) is None
-    with store.rendering_of(("k",)):
-        assert store.lookup(("k",), now=11.0).body == b"old"
+    with store.rendering_of(("k",), now=11.0):
+        assert store.lookup(("k",), now=11.5).body == b"old"
+        assert store.lookup(("k",), now=11.5, stale_ok=False) is None
+        # a render that hangs does not keep the old answer alive
+        assert store.lookup(("k",), now=11.0 + cache.STALE_GRACE + 0.1) is None
     assert store.lookup(("k",), now=11.0) is None
+
+
+def test_full_store_drops_the_least_recently_used():
+    store = PageStore()
+    for name in "abc":
+        store.put((name,), Entry(expires=10.0, status=200, headers=(), body=name.encode()))
+    assert store.lookup(("a",), now=1.0) is not None  # "a" is now the most recent
+    original = cache.MAX_ENTRIES
+    cache.MAX_ENTRIES = 3
+    try:
+        store.put(("d",), Entry(expires=10.0, status=200, headers=(), body=b"d"))
+    finally:
+        cache.MAX_ENTRIES = original
+    assert list(store.entries) == [("c",), ("a",), ("d",)]

@@ -44,7 +44,12 @@ def test_spec_defaults():
     assert cfg["FLASKY_AVATARS"] == "identicon"
     assert cfg["MAX_CONTENT_LENGTH"] == 1024 * 1024
     assert cfg["TOKEN_EXPIRATION"] == 3600
-    assert (cfg["LOGIN_THROTTLE_LIMIT"], cfg["LOGIN_THROTTLE_WINDOW"]) == (5, 15 * 60)
+    assert (cfg["LOGIN_ACCOUNT_LIMIT"], cfg["LOGIN_ADDRESS_LIMIT"]) == (5, 20)
+    assert cfg["LOGIN_WINDOW"] == 15 * 60
+    assert (cfg["MAIL_LIMIT"], cfg["MAIL_WINDOW"]) == (3, 3600)
+    assert (cfg["REGISTRATION_LIMIT"], cfg["REGISTRATION_WINDOW"]) == (10, 3600)
+    assert cfg["FLASKY_BASE_URL"] == "http://127.0.0.1:5000"
+    assert cfg["FLASKY_TRUSTED_PROXIES"] == 0 and cfg["FLASKY_RATE_LIMITS"] == ""
     assert cfg["SESSION_COOKIE_HTTPONLY"] and cfg["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert cfg["QUART_AUTH_COOKIE_SAMESITE"] == "Lax"
     assert cfg["SECRET_KEY"]  # a fixed development key
@@ -82,9 +87,24 @@ def test_production_refuses_to_start_without_a_secret_key():
         load_config("production")
 
 
+def test_production_refuses_to_start_without_a_base_url(monkeypatch: Any):
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    with pytest.raises(RuntimeError, match="FLASKY_BASE_URL must be set"):
+        load_config("production")
+
+
+@pytest.mark.parametrize("url", ["flasky.example", "ftp://flasky.example", "https://x.example/app"])
+def test_a_base_url_that_is_not_an_origin_is_refused(monkeypatch: Any, url: str):
+    monkeypatch.setenv("FLASKY_BASE_URL", url)
+    with pytest.raises(RuntimeError, match="is not an origin"):
+        load_config("development")
+
+
 def test_production(monkeypatch: Any):
     monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("FLASKY_BASE_URL", "https://flasky.example")
     cfg = load_config("production")
+    assert cfg["FLASKY_BASE_URL"] == "https://flasky.example"
     assert cfg["PRODUCTION"] is True and cfg["TESTING"] is False
     assert cfg["DATABASE_URL"] == "sqlite://data.sqlite"
     assert cfg["SECRET_KEY"] == "s3cret"

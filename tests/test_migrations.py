@@ -89,9 +89,12 @@ def test_sqlite_migrations_build_the_models_schema(tmp_path: Path):
     assert set(left) == set(right)
     for table in right:
         assert left[table] == right[table], table
-    assert {"users", "roles", "follows", "posts", "comments", "outbox", "login_failures"} <= set(
+    assert {"users", "roles", "follows", "posts", "comments", "outbox", "throttle_events"} <= set(
         left
     )
+    assert "sessions" in left and "login_failures" not in left
+    lowered = left["users"]["indexes"]["ux_users_username_lower"]
+    assert lowered[1]  # unique: "Alice" and "alice" cannot both exist
     # what the lists lean on is there
     assert left["posts"]["indexes"]["ix_posts_author_ts"][0] == ("author_id", "timestamp", "id")
     unique = {cols for cols, is_unique, _ in left["follows"]["indexes"].values() if is_unique}
@@ -197,7 +200,8 @@ if ON_POSTGRES:
             "posts",
             "comments",
             "outbox",
-            "login_failures",
+            "throttle_events",
+            "sessions",
         } <= tables
         assert asyncio.run(migrate(migrated)) == []
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from quart import current_app, url_for
+from quart import current_app
 
 from flasky.models import (
     AnonymousUser,
@@ -23,6 +23,7 @@ from flasky.models import (
     utcnow,
 )
 from flasky.permissions import Permission
+from flasky.urls import url_for
 from tests.conftest import PASSWORD, make_user
 
 JOHN_MD5 = "d4c74594d841139328695756648b6bd6"  # md5("john@example.com")
@@ -426,8 +427,10 @@ async def test_avatar_url_styles(app: Any):
     user = await User.new(email="john@example.com", username="john", password="cat")
     async with app.test_request_context("/"):
         identicon = user.avatar_url(url_for)
+        external = user.avatar_url(url_for, external=True)
         gravatar = user.avatar_url(url_for, size=64, style="gravatar")
-    assert identicon.startswith("http://") and identicon.endswith(f"/avatar/{JOHN_MD5}.svg")
+    assert identicon == f"/avatar/{JOHN_MD5}.svg"  # pages: on this site, whatever its host
+    assert external == f"http://localhost/avatar/{JOHN_MD5}.svg"  # JSON: FLASKY_BASE_URL
     assert (
         gravatar.startswith(f"https://secure.gravatar.com/avatar/{JOHN_MD5}") and "s=64" in gravatar
     )

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from quart import session
 
-from flasky import create_app, security
-from flasky.models import LoginFailure
+from flasky import create_app, security, throttle
+from flasky.exceptions import TooManyRequests
+from flasky.models import ThrottleEvent
 from tests.conftest import TEST_DATABASE_URL, get_csrf, make_user
 
 # -- password hashing --------------------------------------------------------------------------
@@ -150,30 +151,29 @@ async def test_csrf_header_or_field_lets_the_post_through(client: Any):
 
 
 async def test_throttle_after_five_failures_per_account(app: Any):
-    async with app.app_context():
+    async with app.test_request_context("/", scope_base={"client": ("10.0.0.1", 1)}):
         for _ in range(4):
-            await security.record_login_failure("John@Example.com", "10.0.0.1")
-        assert await security.login_retry_after("john@example.com", "10.0.0.9") is None
-        await security.record_login_failure("john@example.com ", "10.0.0.2")
-        wait = await security.login_retry_after("john@example.com", "10.0.0.9")
-        assert wait is not None and 1 <= wait <= 15 * 60 + 1
-        assert await security.login_retry_after("susan@example.com", "10.0.0.9") is None
-        await security.clear_login_failures("john@example.com")
-        assert await security.login_retry_after("john@example.com", "10.0.0.9") is None
+            await throttle.record_login_failure("John@Example.com")
+        await throttle.check_login("john@example.com")
+        await throttle.record_login_failure("john@example.com ")
+        with pytest.raises(TooManyRequests) as caught:
+            await throttle.check_login("john@example.com")
+        assert 1 <= caught.value.retry_after <= 15 * 60 + 1
+        await throttle.check_login("john@example.com", trusted_device=True)  # the owner's browser
+        await throttle.check_login("susan@example.com")
+        await throttle.forgive_account("john@example.com")
+        await throttle.check_login("john@example.com")
 
 
 async def test_throttle_per_address(app: Any):
-    async with app.app_context():
-        for i in range(5):
-            await security.record_login_failure(f"user{i}@example.com", "10.0.0.7")
-        assert await security.login_retry_after("someone@example.com", "10.0.0.7") is not None
-        assert await security.login_retry_after("someone@example.com", "10.0.0.8") is None
-        assert await LoginFailure.filter(key="address:10.0.0.7").count() == 5
-
-
-def test_throttle_keys():
-    assert security.throttle_keys(" A@B.c ", "1.2.3.4") == ["account:a@b.c", "address:1.2.3.4"]
-    assert security.throttle_keys("a@b.c", None) == ["account:a@b.c"]
+    async with app.test_request_context("/", scope_base={"client": ("10.0.0.7", 1)}):
+        for i in range(20):
+            await throttle.record_login_failure(f"user{i}@example.com")
+        with pytest.raises(TooManyRequests):
+            await throttle.check_login("someone@example.com", trusted_device=True)
+        assert await ThrottleEvent.filter(key="login:address:10.0.0.7").count() == 20
+    async with app.test_request_context("/", scope_base={"client": ("10.0.0.8", 1)}):
+        await throttle.check_login("someone@example.com")
 
 
 # -- headers and cookies -----------------------------------------------------------------------
@@ -206,6 +206,7 @@ async def test_session_cookie_flags(client: Any):
 @pytest.fixture
 async def production_app(monkeypatch: Any) -> Any:
     monkeypatch.setenv("SECRET_KEY", "a production secret for this test")
+    monkeypatch.setenv("FLASKY_BASE_URL", "http://localhost")
     application = create_app("production", DATABASE_URL=TEST_DATABASE_URL)
     async with application.test_app():
         yield application

@@ -41,17 +41,49 @@
     }
   });
 
-  // Errors htmx does not swap (4xx/5xx other than 422) still tell the person something.
+  // htmx swaps only HTML: a JSON answer (or any other type) never becomes part of the
+  // page, whatever link or form asked for it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const type = event.detail.xhr.getResponseHeader("Content-Type") || "";
+    if (!/^text\/html(;|$)/i.test(type.trim())) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
+  // Signed-in pages are never kept in htmx's history cache (hx-history="false"); on
+  // logout, anything an older version kept goes too.
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form[data-logout]")) {
+      try { localStorage.removeItem("htmx-history-cache"); } catch (e) { /* private mode */ }
+    }
+  }, true);
+
+  // Errors htmx does not swap (4xx/5xx other than 422) still tell the person something:
+  // the server's own message when the answer carries one (a 429 says how long to wait).
+  function serverMessage(xhr) {
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    try {
+      if (/json/i.test(type)) return JSON.parse(xhr.responseText).message || "";
+      if (/^text\/html/i.test(type)) {
+        const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        const el = doc.querySelector(".error-message");
+        return el ? el.textContent.trim() : "";
+      }
+    } catch (e) { /* not what we expected: fall back below */ }
+    return "";
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     const box = document.getElementById("flashes");
     if (!box) return;
     const p = document.createElement("p");
     p.className = "flash flash-error";
-    const status = event.detail.xhr.status;
-    p.textContent = status === 429 ? "Too many attempts. Please wait a little."
+    const xhr = event.detail.xhr;
+    const status = xhr.status;
+    p.textContent = serverMessage(xhr) || (status === 429 ? "Too many attempts. Please wait a little."
       : status === 403 ? "You do not have permission to do that."
       : status >= 500 ? "Something went wrong. Please try again."
-      : "That did not work (" + status + ").";
+      : "That did not work (" + status + ").");
     box.appendChild(p);
   });
 })();

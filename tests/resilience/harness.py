@@ -148,6 +148,8 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
         FLASKY_DOTENV=os.devnull,
         SECRET_KEY=SECRET_KEY,
         DATABASE_URL=url,
+        FLASKY_BASE_URL="http://127.0.0.1",  # each Server sets its own origin
+        FLASKY_RATE_LIMITS="off",  # the load test writes far past a person's hourly limits
         FLASKY_PAGE_CACHE_SECONDS="0.5",
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(free_port()),
@@ -182,6 +184,8 @@ class Server:
         self.workers = workers
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # production answers only for FLASKY_BASE_URL: this server's own origin
+        self.env = {**env, "FLASKY_BASE_URL": self.base_url}
         self.log_path = Path(tempfile.mkstemp(prefix="flasky-hypercorn-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
