@@ -17,7 +17,7 @@ from wtforms import BooleanField, Form, SelectField
 
 from flasky import throttle
 from flasky.cache import anonymous_page_cache
-from flasky.exceptions import BadRequest
+from flasky.exceptions import AuthRequired, BadRequest
 from flasky.forms import EditProfileForm
 from flasky.identity import Viewer, current_viewer
 from flasky.models import Follow, Post, User, iso
@@ -112,6 +112,17 @@ async def unfollow(username: str) -> Response:
     target = await _other_user_or_404(username, viewer)
     await viewer.unfollow(target)  # type: ignore[union-attr]
     return await _follow_answer(target, viewer, f"You are not following {target.username} anymore.")
+
+
+@bp.get("/me")
+async def me() -> Response:
+    """The signed-in user (cookie or token): the user JSON plus `email`; pages go to the
+    profile; anonymous → 401 (JSON) or the login page."""
+    viewer = await current_viewer()
+    if not viewer.is_authenticated:
+        raise AuthRequired()
+    data = {**await user_json(viewer.id), "email": viewer.email} if wants_json() else None  # type: ignore[union-attr]
+    return await respond(redirect_to=url_for("social.user", username=viewer.username), data=data)
 
 
 @bp.get("/avatar/<avatar_hash>.svg")

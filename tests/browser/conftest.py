@@ -118,8 +118,10 @@ def live_server() -> Iterator[LiveServer]:
     """
     workdir = Path(tempfile.mkdtemp(prefix="flasky-browser-"))
     bindir = Path(sys.executable).parent
+    url = f"http://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
+        "FLASKY_BASE_URL": url,
         "FLASKY_CONFIG": "development",
         "DATABASE_URL": f"sqlite://{workdir / 'browser.sqlite'}",
         "SECRET_KEY": "browser-tests-secret-key",
@@ -130,7 +132,6 @@ def live_server() -> Iterator[LiveServer]:
     env.pop("MAIL_SERVER", None)
     _run([str(bindir / "flasky"), "deploy"], env)
     ids = json.loads(_run([sys.executable, "-m", "tests.browser.seed"], env).splitlines()[-1])
-    url = f"http://127.0.0.1:{free_port()}"
     log = workdir / "hypercorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -38,6 +38,7 @@ USERS: dict[str, tuple[str, str, str, str, str]] = {
     "carol": ("carol@example.com", "Carol Danvers", "", "", "User"),
     "reader": ("reader@example.com", "Riley Reader", "Berlin", "Mostly reads.", "User"),
     "writer": ("writer@example.com", "", "", "", "User"),
+    "admin": ("admin@example.com", "Ada Admin", "", "Runs the place.", "Administrator"),
     "mallory": (
         "mallory@example.com",
         '<img src=x onerror="alert(1)">',

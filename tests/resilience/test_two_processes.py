@@ -84,6 +84,15 @@ async def test_two_processes_share_sessions_throttle_and_outbox(database, server
         assert (await other.request("GET", "/edit-profile")).status_code in (302, 303)
         assert (await alice.request("GET", "/edit-profile")).status_code == 200
 
+        # Logging out on B ends the session on A too: a copy of the cookie fails there.
+        copied = Browser(pool, a.base_url)
+        copied.cookies = dict(alice.cookies)
+        assert (await copied.request("GET", "/edit-profile")).status_code == 200
+        token = await alice.csrf("/")
+        logout = await alice.request("POST", "/auth/logout", data={"csrf_token": token})
+        assert logout.status_code == 303
+        assert (await copied.request("GET", "/edit-profile")).status_code in (302, 303)
+
         # Every mail is sent once: both processes register accounts at the same time,
         # and both processes' senders deliver from the one outbox.
         names = [f"new{side}{n}" for side in "ab" for n in range(REGISTRATIONS_EACH)]
@@ -116,7 +125,8 @@ async def test_two_processes_share_sessions_throttle_and_outbox(database, server
             refused = await mallory.login("user2@example.com")
             assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     report(
-        f"two processes: session from A valid on B, ended on A by a password change on B;"
+        f"two processes: session from A valid on B, ended on A by a password change and by"
+        f" a logout on B;"
         f" {len(names)} registrations on A and B -> {len(ids)} mails, each sent once;"
         f" 3 failed logins on A + 2 on B -> 429 on both"
     )
