@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The links Flasky mails point at FLASKY_BASE_URL (never at the request's Host).
+RUN_ENV = FLASKY_CONFIG=$${FLASKY_CONFIG:-development} FLASKY_BASE_URL=$${FLASKY_BASE_URL:-http://127.0.0.1:5000}
+
 run: $(STAMP)
-	FLASKY_CONFIG=$${FLASKY_CONFIG:-development} $(BIN)/flasky deploy
-	FLASKY_CONFIG=$${FLASKY_CONFIG:-development} $(BIN)/hypercorn --config hypercorn.toml --workers 1 flasky.asgi:app
+	$(RUN_ENV) $(BIN)/flasky deploy
+	$(RUN_ENV) $(BIN)/hypercorn --config hypercorn.toml --workers 1 flasky.asgi:app
 
 test: $(STAMP)
 	$(BIN)/ruff check flasky tests bench

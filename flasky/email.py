@@ -28,7 +28,7 @@ from quart import Quart, current_app
 from tortoise.transactions import in_transaction
 
 from flasky import db
-from flasky.models import Outbox, utcnow
+from flasky.models import LoginSession, Outbox, ThrottleEvent, utcnow
 
 log = logging.getLogger("flasky.email")
 
@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "FLASKY_MAIL_RETRY_MAX": 3600.0,  # ... up to an hour between attempts
     "FLASKY_MAIL_GIVE_UP_AFTER": 24 * 3600.0,  # a row still unsent after a day is failed
     "FLASKY_ERROR_MAIL_INTERVAL": 3600.0,  # one mail per distinct error per hour
+    "FLASKY_HOUSEKEEPING_INTERVAL": 600.0,  # seconds between prunes of old rows
 }
 
 
@@ -296,7 +297,15 @@ class MailSender:
             self.app.config.get("FLASKY_MAIL_POLL_INTERVAL", DEFAULTS["FLASKY_MAIL_POLL_INTERVAL"])
         )
         async with self.app.app_context():
+            every = float(_setting("FLASKY_HOUSEKEEPING_INTERVAL"))
+            next_prune = time.monotonic()
             while not self._stopping:
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + every
+                    try:
+                        await housekeeping()
+                    except Exception:  # the database may be down: next time
+                        log.warning("housekeeping failed", exc_info=True)
                 try:
                     handled = await deliver_due(stop=lambda: self._stopping)
                 except Exception:  # the database may be down: try again at the next tick
@@ -307,6 +316,15 @@ class MailSender:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll)
+
+
+async def housekeeping() -> None:
+    """Drop what no rule reads any more: throttle events older than a day, sessions
+    unused for longer than their cookie lives."""
+    now = utcnow()
+    await ThrottleEvent.purge(now - timedelta(days=1))
+    duration = float(current_app.config.get("QUART_AUTH_DURATION") or 365 * 24 * 3600)
+    await LoginSession.purge(now - timedelta(seconds=duration))
 
 
 # -- the outbox at a glance (for `flasky mail`) -------------------------------------------

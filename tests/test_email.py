@@ -471,3 +471,23 @@ async def test_errors_are_not_mailed_outside_production(app, client):
     logging.getLogger("flasky.test").error("not mailed")
     await handler.drain()
     assert await Outbox.all().count() == 0
+
+
+async def test_housekeeping_drops_old_throttle_events_and_idle_sessions(app):
+    from datetime import timedelta
+
+    from flasky.models import LoginSession, ThrottleEvent, utcnow
+    from tests.conftest import make_user
+
+    user = await make_user("keeper@example.com")
+    old, recent = utcnow() - timedelta(days=2), utcnow() - timedelta(hours=1)
+    await ThrottleEvent.create(key="login:account:old", timestamp=old)
+    await ThrottleEvent.create(key="login:account:new", timestamp=recent)
+    await LoginSession.create(
+        token_hash="a" * 64, user=user, last_used=utcnow() - timedelta(days=400)
+    )
+    await LoginSession.create(token_hash="b" * 64, user=user, last_used=recent)
+    async with app.app_context():
+        await email.housekeeping()
+    assert await ThrottleEvent.filter().values_list("key", flat=True) == ["login:account:new"]
+    assert await LoginSession.filter().values_list("token_hash", flat=True) == ["b" * 64]

@@ -656,3 +656,42 @@ def test_rate_limit_settings(text_value, expected):
 def test_a_bad_rate_limit_setting_stops_the_start():
     with pytest.raises(RuntimeError, match="FLASKY_RATE_LIMITS"):
         create_app("testing", FLASKY_RATE_LIMITS="posts=lots")
+
+
+# Defined only when the suite runs on PostgreSQL (TEST_DATABASE_URL), as `.ci/run` does.
+if TEST_DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    from urllib.parse import urlsplit, urlunsplit
+
+    async def _admin(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def test_a_database_refusing_connections_is_a_503():
+        """SQLSTATE 55000: "database … is not currently accepting connections"."""
+        parts = urlsplit(TEST_DATABASE_URL)
+        name = f"{parts.path.lstrip('/')}_refusing"
+        url = urlunsplit(parts._replace(path=f"/{name}"))
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _admin(f'CREATE DATABASE "{name}"')
+        try:
+            application = create_app("testing", DATABASE_URL=url)
+            async with application.test_app():
+                client = application.test_client()
+                assert (await client.get("/healthz")).status_code == 200
+                await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                await _admin(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    f" WHERE datname = '{name}'"
+                )
+                for headers in ({}, HTMX, JSON):
+                    response = await client.get("/user/nobody", headers=headers)
+                    assert response.status_code == 503, headers
+                assert (await client.get("/healthz")).status_code == 503
+        finally:
+            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
