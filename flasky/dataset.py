@@ -31,7 +31,15 @@ from tortoise.transactions import in_transaction
 
 from flasky import security
 from flasky.models import Comment, Follow, Post, Role, User, email_hash, utcnow
-from flasky.text import COMMENT_MAX, POST_MAX, render_many, render_markdown, render_plain
+from flasky.text import (
+    COMMENT_MAX,
+    MAX_NESTING,
+    POST_MAX,
+    nesting,
+    render_many,
+    render_markdown,
+    render_plain,
+)
 
 BATCH_SIZE = 1000
 CHUNK_SIZE = 2000  # bodies rendered per unit of work
@@ -139,6 +147,8 @@ def _body(value: str, limit: int) -> str:
         raise ValueError("body is empty")
     if len(value) > limit:
         raise ValueError(f"body is {len(value)} characters, at most {limit} allowed")
+    if nesting(value) > MAX_NESTING:
+        raise ValueError(f"body nests lists or quotes deeper than {MAX_NESTING} levels")
     return value
 
 

@@ -125,13 +125,9 @@ def render_markdown(body: str, kind: str = "post") -> str:
     """Markdown → HTML, sanitised with the allow-list of `kind` ('post' or 'comment').
     TooComplex when the body nests deeper than MAX_NESTING or its parse recurses too
     deeply; the converter of this thread is then thrown away, not reused."""
-    if kind not in ("post", "comment"):
-        raise ValueError(f"unknown body kind {kind!r}")
-    plain = render_plain(body, kind)
+    plain = _checked(body, kind)
     if plain is not None:
         return plain
-    if nesting(body) > MAX_NESTING:
-        raise TooComplex()
     try:
         return _render_rich(body, kind)
     except RecursionError:
@@ -140,6 +136,17 @@ def render_markdown(body: str, kind: str = "post") -> str:
     except Exception:
         _forget_converters()
         raise
+
+
+def _checked(body: str, kind: str) -> str | None:
+    """The HTML of plain prose (known without parsing), else None once the body has
+    passed the nesting limit (TooComplex otherwise)."""
+    if kind not in ("post", "comment"):
+        raise ValueError(f"unknown body kind {kind!r}")
+    plain = render_plain(body, kind)
+    if plain is None and nesting(body) > MAX_NESTING:
+        raise TooComplex()
+    return plain
 
 
 def _forget_converters() -> None:
@@ -169,13 +176,9 @@ def _render_rich(body: str, kind: str) -> str:
 async def render(body: str, kind: str = "post") -> str:
     """`render_markdown` for a request: plain prose at once, anything else in a worker
     process within BUDGET seconds (TooComplex past it, or past the nesting limit)."""
-    if kind not in ("post", "comment"):
-        raise ValueError(f"unknown body kind {kind!r}")
-    plain = render_plain(body, kind)
+    plain = _checked(body, kind)
     if plain is not None:
         return plain
-    if nesting(body) > MAX_NESTING:
-        raise TooComplex()
     return await _pool.render(body, kind)
 
 

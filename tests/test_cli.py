@@ -263,6 +263,11 @@ MALFORMED = {
     "follows-unknown": ("follows.csv", append_row("follows.csv", [1, 999, T]), "names no user"),
     "follows-dup": ("follows.csv", append_row("follows.csv", [1, 1, T]), "appears twice"),
     "posts-empty": ("posts.csv", append_row("posts.csv", [101, 1, T, "  "]), "body is empty"),
+    "posts-nested": (
+        "posts.csv",
+        append_row("posts.csv", [101, 1, T, "1. " * 3333]),
+        "deeper than 20 levels",
+    ),
     "posts-long": (
         "posts.csv",
         append_row("posts.csv", [101, 1, T, "x" * 10_001]),

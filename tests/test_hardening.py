@@ -662,14 +662,7 @@ def test_a_bad_rate_limit_setting_stops_the_start():
 if TEST_DATABASE_URL.startswith(("postgres://", "postgresql://")):
     from urllib.parse import urlsplit, urlunsplit
 
-    async def _admin(sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+    from tests.test_migrations import _admin
 
     async def test_a_database_refusing_connections_is_a_503():
         """SQLSTATE 55000: "database … is not currently accepting connections"."""

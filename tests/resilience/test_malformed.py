@@ -90,7 +90,8 @@ SELECT
  (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM comments t),
  (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM follows t),
  (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM roles t),
- (SELECT count(*) FROM outbox), (SELECT count(*) FROM login_failures)
+ (SELECT count(*) FROM outbox), (SELECT count(*) FROM throttle_events),
+ (SELECT count(*) FROM sessions)
 """
 
 
