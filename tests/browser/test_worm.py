@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Browsing, LiveServer
+from tests.browser.conftest import Browsing, LiveServer, log_in
 
 
 def csrf(page: Page) -> str:
@@ -89,3 +89,27 @@ def test_the_stored_htmx_worm_changes_nothing(browsing: Browsing, live_server: L
     assert attacker.request.get("/moderate").status == 403  # still an ordinary user
     edit = admin.request.get(f"/edit-profile/{mallory_id}", headers={"Accept": "application/json"})
     assert edit.status == 200
+
+
+def test_no_signed_in_page_stays_in_the_history_cache(browsing: Browsing) -> None:
+    page = browsing.page()
+    log_in(page, "carol")  # a session of its own: logging out ends only this one
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="Profile").click()  # boosted navigations
+    page.wait_for_url(re.compile(r"/user/carol$"))
+    nav.get_by_role("link", name="Home").click()
+    page.wait_for_url(re.compile(r"/$"))
+    cached = page.evaluate("localStorage.getItem('htmx-history-cache') || '[]'")
+    assert "Log out" not in cached and "X-CSRFToken" not in cached
+    # an older snapshot, as an earlier version could have kept, is cleared on logout
+    old = json.dumps([{"url": "/x", "content": "Log out"}])
+    page.evaluate("old => localStorage.setItem('htmx-history-cache', old)", old)
+    nav.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/$"))
+    expect(nav.get_by_role("link", name="Log in")).to_be_visible()
+    cached = page.evaluate("localStorage.getItem('htmx-history-cache') || '[]'")
+    assert "Log out" not in cached
+    page.go_back()  # back to a signed-in page: it is fetched anew, and shows signed out
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in")
+    ).to_be_visible()
