@@ -16,10 +16,11 @@ from tortoise.queryset import QuerySet
 
 from flasky import throttle
 from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.forms import CommentForm, PostForm
 from flasky.identity import current_viewer, require_permission
 from flasky.models import Comment, Post, User
+from flasky.negotiate import form_error_json
 from flasky.permissions import Permission
-from flasky.text import COMMENT_MAX, POST_MAX
 from flasky.urls import url_for
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -71,9 +72,11 @@ async def get_post(id: int) -> Response:
 async def new_post() -> Response:
     """Create a post from `{"body"}`: 201 with its URL in `Location`."""
     viewer = await require_permission(Permission.WRITE)
-    body = await _body_field("post", POST_MAX)
+    form = await PostForm.bind()
+    if not form.validate_on_submit():
+        return form_error_json(form)
     await throttle.check_write("posts", viewer.id)
-    post = await Post.publish(viewer, body)  # type: ignore[arg-type]
+    post = await Post.publish(viewer, form.body.data)
     return _created(book_post(post))
 
 
@@ -84,9 +87,11 @@ async def edit_post(id: int) -> Response:
     post = await _post_or_404(id)
     if not post.editable_by(viewer):
         raise Forbidden("Insufficient permissions")
-    body = await _body_field("post", POST_MAX, required=False)
-    if body is not None:
-        await post.change_body(body)
+    form = await PostForm.bind(obj=post)  # no "body" keeps the body, as the book does
+    if not form.validate_on_submit():
+        return form_error_json(form)
+    if form.body.data != post.body:
+        await post.change_body(form.body.data)
     return jsonify(book_post(post))
 
 
@@ -152,9 +157,11 @@ async def new_post_comment(id: int) -> Response:
     post = await Post.get_or_none(id=id)
     if post is None:
         raise _not_found("post")
-    body = await _body_field("comment", COMMENT_MAX)
+    form = await CommentForm.bind()
+    if not form.validate_on_submit():
+        return form_error_json(form)
     await throttle.check_write("comments", viewer.id)
-    comment = await Comment.publish(viewer, post, body)  # type: ignore[arg-type]
+    comment = await Comment.publish(viewer, post, form.body.data)
     return _created(book_comment(comment, show_disabled=True))
 
 
@@ -163,13 +170,13 @@ async def new_post_comment(id: int) -> Response:
 
 def book_post(post: Post) -> dict[str, Any]:
     """The book's post JSON (author fetched, `comment_count` from `Post.listing`)."""
-    data = post.to_json(url_for, _avatars())
+    data = post.to_json()
     return {
         "url": _url("api_v1.get_post", id=post.id),
         "body": data["body"],
         "body_html": data["body_html"],
         "timestamp": data["timestamp"],
-        "author_url": _url("api_v1.get_user", id=post.author_id),  # type: ignore[attr-defined]
+        "author_url": _url("api_v1.get_user", id=post.author_id),
         "comments_url": _url("api_v1.get_post_comments", id=post.id),
         "comment_count": data["comment_count"],
     }
@@ -177,7 +184,7 @@ def book_post(post: Post) -> dict[str, Any]:
 
 def book_user(user: User) -> dict[str, Any]:
     """The book's user JSON (counts from `User.with_counts`)."""
-    data = user.to_json(url_for, _avatars())
+    data = user.to_json()
     return {
         "url": _url("api_v1.get_user", id=user.id),
         "username": data["username"],
@@ -191,14 +198,14 @@ def book_user(user: User) -> dict[str, Any]:
 
 def book_comment(comment: Comment, show_disabled: bool = False) -> dict[str, Any]:
     """The book's comment JSON; a disabled comment's body only when `show_disabled`."""
-    data = comment.to_json(url_for, show_disabled, _avatars())
+    data = comment.to_json(show_disabled)
     book = {
         "url": _url("api_v1.get_comment", id=comment.id),
-        "post_url": _url("api_v1.get_post", id=comment.post_id),  # type: ignore[attr-defined]
+        "post_url": _url("api_v1.get_post", id=comment.post_id),
         "body": data.get("body"),
         "body_html": data.get("body_html"),
         "timestamp": data["timestamp"],
-        "author_url": _url("api_v1.get_user", id=comment.author_id),  # type: ignore[attr-defined]
+        "author_url": _url("api_v1.get_user", id=comment.author_id),
         "disabled": data["disabled"],
     }
     if "body" not in data:
@@ -237,25 +244,6 @@ def _page_number() -> int:
     return int(raw)
 
 
-async def _body_field(kind: str, max_length: int, required: bool = True) -> str | None:
-    """`body` from a JSON object: a non-empty string of at most `max_length` characters."""
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object (Content-Type: application/json).")
-    body = data.get("body")
-    if body is None:
-        if required:
-            raise BadRequest(f"{kind} does not have a body")
-        return None
-    if not isinstance(body, str):
-        raise BadRequest("body must be a string.")
-    if not body.strip():
-        raise BadRequest(f"{kind} does not have a body")
-    if len(body) > max_length:
-        raise BadRequest(f"A {kind} body has at most {max_length:,} characters.")
-    return body
-
-
 async def _comment_serializer() -> Any:
     """`book_comment` for this viewer: disabled bodies only for moderators."""
     viewer = await current_viewer()
@@ -291,7 +279,3 @@ def _not_found(what: str) -> BadRequest:
 
 def _url(endpoint: str | None, **values: Any) -> str:
     return url_for(endpoint or "api_v1.get_posts", _external=True, **values)
-
-
-def _avatars() -> str:
-    return current_app.config["FLASKY_AVATARS"]

@@ -14,15 +14,15 @@ Where the contract is silent (README, "Accounts and email"):
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from quart import Blueprint, Response, current_app, flash, g, jsonify, request
+from quart import Blueprint, Response, current_app, g, request
 from tortoise.exceptions import IntegrityError
 
 from flasky import security, throttle
 from flasky.email import queue_mail
 from flasky.errors import WWW_AUTHENTICATE, error_response
-from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Unconfirmed
+from flasky.exceptions import AuthRequired, CredentialsInvalid, Unconfirmed
 from flasky.forms import (
     USERNAME_MESSAGE,
     BaseForm,
@@ -41,12 +41,11 @@ from flasky.identity import (
     verify_credentials,
 )
 from flasky.models import User, normal_email
-from flasky.negotiate import add_vary, json_error, respond, wants_fragment, wants_json
+from flasky.negotiate import invalid, json_error, respond, wants_json
 from flasky.urls import local_path, url_for
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-F = TypeVar("F", bound=BaseForm)
 
 NEW_PASSWORD_HINT = "At least 8 characters."
 
@@ -54,7 +53,7 @@ NEW_PASSWORD_HINT = "At least 8 characters."
 @bp.route("/login", methods=["GET", "POST"])
 async def login() -> Response:
     """Log in by email and password (throttled); then go to `?next=` if it is local."""
-    form = await bind(LoginForm)
+    form = await LoginForm.bind()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         user = await verify_credentials(form.email.data, form.password.data)
@@ -80,7 +79,7 @@ async def logout() -> Response:
 @bp.route("/register", methods=["GET", "POST"])
 async def register() -> Response:
     """Create an account (signed in, unconfirmed) and mail its confirmation link."""
-    form = await bind(RegistrationForm)
+    form = await RegistrationForm.bind()
     if form.validate_on_submit() and not await identity_taken(form):
         await throttle.check_registration()
         try:
@@ -97,11 +96,9 @@ async def register() -> Response:
             await throttle.record_registration()
             await sign_in(user)
             message = "A confirmation email has been sent to you by email."
-            data = {
-                "username": user.username,
-                "url": url_for("social.user", username=user.username, _external=True),
-            }
-            return await finish(url_for("auth.unconfirmed"), message, data=data, status=201)
+            url = url_for("social.user", username=user.username, _external=True)
+            data = {"username": user.username, "url": url}
+            return await finish(url_for("auth.unconfirmed"), message, data=data, created=url)
     return await form_page(
         "auth/register.html",
         form,
@@ -153,7 +150,7 @@ async def unconfirmed() -> Response:
 async def change_password() -> Response:
     """Change one's password (the old one required); other sessions end."""
     viewer = await signed_in()
-    form = await bind(ChangePasswordForm)
+    form = await ChangePasswordForm.bind()
     if form.validate_on_submit():
         if await verify_credentials(viewer.email, form.old_password.data, viewer):
             await viewer.set_password(form.password.data)
@@ -173,7 +170,7 @@ async def change_password() -> Response:
 @bp.route("/reset", methods=["GET", "POST"])
 async def password_reset_request() -> Response:
     """Mail a reset link; the same answer whether or not the address has an account."""
-    form = await bind(PasswordResetRequestForm)
+    form = await PasswordResetRequestForm.bind()
     if form.validate_on_submit():
         user = await User.by_email(form.email.data)
         if user is not None and await throttle.mail_allowed("reset", user.id, user.email):
@@ -199,7 +196,7 @@ async def password_reset(token: str) -> Response:
         return await error_response(
             400, "The password reset link is invalid, expired or already used."
         )
-    form = await bind(PasswordResetForm)
+    form = await PasswordResetForm.bind()
     if form.validate_on_submit() and await User.reset_password(token, form.password.data):
         await throttle.forgive_account(found[0].email)
         await end_sessions(found[0])
@@ -216,7 +213,7 @@ async def password_reset(token: str) -> Response:
 async def change_email_request() -> Response:
     """Mail a link to the new address; the change happens when it is opened."""
     viewer = await signed_in()
-    form = await bind(ChangeEmailForm)
+    form = await ChangeEmailForm.bind()
     if form.validate_on_submit() and await email_change_allowed(viewer, form):
         new_email = normal_email(form.email.data)
         if await throttle.mail_allowed("change_email", viewer.id, new_email):
@@ -319,66 +316,35 @@ async def mail_new_account(user: User, connection: Any) -> None:
         await queue_mail(admin, "New User", "new_user", connection=connection, user=user)
 
 
-async def bind(form_class: type[F]) -> F:
-    """The form filled from the request: form data (its CSRF token in the field or the
-    X-CSRFToken header), or a JSON object whose values have the fields' types."""
-    if request.method != "POST" or not request.is_json:
-        return await form_class.from_request()
-    body = await request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    form = form_class(meta={"csrf": False})
-    data: dict[str, Any] = {}
-    for field in form:
-        if field.name not in body or field.type == "SubmitField":
-            continue
-        expected = bool if field.type == "BooleanField" else str
-        if not isinstance(body[field.name], expected):
-            raise BadRequest(
-                f"'{field.name}' must be a {'boolean' if expected is bool else 'string'}."
-            )
-        data[field.name] = body[field.name]
-    form.process(data=data)
-    return form
-
-
 async def form_page(page: str, form: BaseForm, **context: Any) -> Response:
-    """The form's page; after a failed POST the form again with its errors (200 page,
-    422 htmx fragment, 400 JSON). JSON GET describes the fields and gives a CSRF token."""
-    failed = request.method == "POST"
-    if wants_json():
-        if failed:
-            return _form_errors(form)
-        fields = [f.name for f in form if f.type not in ("CSRFTokenField", "SubmitField")]
-        return await respond(data={"fields": fields, "csrf_token": security.generate_csrf()})
-    status = 422 if failed and wants_fragment() else 200
+    """The form's page; after a failed POST the form again with its errors (`invalid`).
+    A JSON GET describes the fields and hands out a CSRF token."""
     context.setdefault("hints", {})
-    return await respond(page, fragment="auth/_form.html", status=status, form=form, **context)
+    if request.method == "POST":
+        return await invalid(form, page, fragment="auth/_form.html", **context)
+    fields = [f.name for f in form if f.type not in ("CSRFTokenField", "SubmitField")]
+    return await respond(
+        page,
+        fragment="auth/_form.html",
+        data=lambda: {"fields": fields, "csrf_token": security.generate_csrf()},
+        form=form,
+        **context,
+    )
 
 
 async def finish(
-    target: str, message: str | None, *, data: dict[str, Any] | None = None, status: int = 200
+    target: str,
+    message: str | None,
+    *,
+    data: dict[str, Any] | None = None,
+    created: str | None = None,
 ) -> Response:
-    """After a success: JSON for programs; a flash and Post/Redirect/Get for browsers
-    (HX-Redirect for an htmx fragment request, which would not follow a 303 as a page)."""
-    if wants_json():
-        body = {"message": message, **(data or {})} if message else dict(data or {})
-        return await respond(data=body, status=status)
-    if message:
-        await flash(message, "success")
-    if wants_fragment():
-        return await respond(headers={"HX-Redirect": target})
-    return await respond(redirect_to=target)
-
-
-def _form_errors(form: BaseForm) -> Response:
-    errors = {f.name: list(f.errors) for f in form if f.errors}
-    name, messages = next(iter(errors.items()), ("form", ["The form is not valid."]))
-    response = jsonify(
-        {"error": "bad request", "message": f"{name}: {messages[0]}", "errors": errors}
+    """After a success: JSON for programs (`message` and `data`); a flash and
+    Post/Redirect/Get for browsers (HX-Redirect for an htmx fragment request)."""
+    body = {"message": message, **(data or {})} if message else dict(data or {})
+    return await respond(
+        data=body, redirect_to=target, hx_redirect=target, flash=message, created=created
     )
-    response.status_code = 400
-    return add_vary(response)
 
 
 def _unauthorized(message: str) -> Response:

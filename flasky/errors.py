@@ -25,7 +25,7 @@ from flasky.exceptions import (
     Unconfirmed,
 )
 from flasky.models import AnonymousUser
-from flasky.negotiate import json_error, respond, wants_fragment, wants_json
+from flasky.negotiate import json_error, respond, wants_json
 from flasky.pagination import BadCursor
 
 log = logging.getLogger("flasky.errors")
@@ -154,9 +154,7 @@ def init_app(app: Quart) -> None:
         if wants_json() or _is_api() or "Authorization" in request.headers:
             return await error_response(401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
         login = url_for("auth.login", next=request.full_path.rstrip("?"))
-        if wants_fragment():
-            return await respond(headers={"HX-Redirect": login}, status=200, data=None, page=None)
-        return await respond(redirect_to=login)
+        return await respond(redirect_to=login, hx_redirect=login)
 
     @app.errorhandler(CredentialsInvalid)
     async def _credentials(exc: CredentialsInvalid) -> Response:
@@ -173,9 +171,7 @@ def init_app(app: Quart) -> None:
         if wants_json() or _is_api() or "Authorization" in request.headers:
             return json_error(403, "forbidden", "Unconfirmed account")
         target = url_for("auth.unconfirmed")
-        if wants_fragment():
-            return await respond(headers={"HX-Redirect": target})
-        return await respond(redirect_to=target)
+        return await respond(redirect_to=target, hx_redirect=target)
 
     @app.errorhandler(TooManyRequests)
     async def _throttled(exc: TooManyRequests) -> Response:

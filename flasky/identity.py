@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 from quart import Quart, Response, g, request
 from quart_auth import AuthUser, current_user, login_user, logout_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from flasky import security, throttle
 from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
 from flasky.models import AnonymousUser, LoginSession, User, utcnow
+from flasky.permissions import Permission
 
 Viewer = User | AnonymousUser
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # The longest address; auth tokens are far shorter. A longer Basic name is refused before
 # the throttle looks it up (its key would not fit the throttle's column).
@@ -157,6 +164,38 @@ async def require_permission(permission: int) -> User:
     return viewer
 
 
+def login_required(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Let only a signed-in, confirmed viewer through (401/redirect otherwise)."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        await require_login()
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def permission_required(
+    permission: int,
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Let only a signed-in, confirmed viewer holding `permission` through (403 otherwise)."""
+
+    def decorator(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(func)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            await require_permission(permission)
+            return await func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def admin_required(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Shorthand for `permission_required(Permission.ADMIN)`."""
+    return permission_required(Permission.ADMIN)(func)
+
+
 # Bodies a cross-site HTML form can send: checked for CSRF even without a session (login CSRF).
 _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 
@@ -192,17 +231,16 @@ def init_app(app: Quart) -> None:
     async def _gate() -> None:
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
-            from werkzeug.exceptions import RequestEntityTooLarge
-
             raise RequestEntityTooLarge()
         if request.method in security.UNSAFE_METHODS and request.routing_exception is None:
             await security.check_body()  # chunked bodies over the limit, bad text, bad JSON
         if request.routing_exception is not None and authenticated_by_header():
             return  # no such route (404/405) whoever asks: don't check credentials first
-        if _needs_csrf(security.UNSAFE_METHODS):
-            if not security.validate_csrf(await security.csrf_token_from_request()):
-                raise BadRequest("The CSRF token is missing or invalid.")
-            g.csrf_checked = True
+        if _needs_csrf(security.UNSAFE_METHODS) and not security.validate_csrf(
+            await security.csrf_token_from_request()
+        ):
+            raise BadRequest("The CSRF token is missing or invalid.")
+        g.csrf_settled = True  # the forms' own CSRF check defers to this one
         if not authenticated_by_header() and current_user.auth_id is None:
             return  # anonymous: no query
         viewer = await current_viewer()

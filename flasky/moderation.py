@@ -6,23 +6,11 @@ from quart import Blueprint, Response, abort, request
 from tortoise.exceptions import IntegrityError
 
 from flasky.forms import EditProfileAdminForm
+from flasky.identity import admin_required, permission_required
 from flasky.models import Comment, Role, User, email_hash, normal_email
-from flasky.negotiate import respond, wants_json
-from flasky.pagination import Page, keyset_page
-from flasky.permissions import Permission, admin_required, permission_required
-from flasky.social import (
-    PROFILE_FIELDS,
-    avatar_style,
-    bind_form,
-    copy_profile_fields,
-    cursor,
-    form_answer,
-    json_view,
-    next_url,
-    per_page,
-    profile_saved,
-    user_json,
-)
+from flasky.negotiate import invalid, respond
+from flasky.pagination import Page, collection, next_url, page_of
+from flasky.permissions import Permission
 from flasky.urls import local_path, url_for
 
 bp = Blueprint("moderation", __name__)
@@ -34,12 +22,19 @@ ADMIN_FIELDS = ["email", "avatar_hash", "username", "confirmed", "role_id"]
 @permission_required(Permission.MODERATE)
 async def moderate() -> Response:
     """Every comment, newest first, each with Enable / Disable."""
-    page = await keyset_page(Comment.moderation_queue(), cursor(), per_page("COMMENTS"))
-    count = await Comment.all().count() if wants_json() else 0
+    page: Page[Comment] = await page_of(Comment.moderation_queue(), "COMMENTS")
+
+    async def data() -> dict:
+        # moderators see the bodies of disabled comments too
+        items = [c.to_json(show_disabled=True) for c in page.items]
+        return collection(
+            "comments", items, page, await Comment.all().count(), "moderation.moderate"
+        )
+
     return await respond(
         "moderation/moderate.html",
         fragment="moderation/_queue_page.html",
-        data=json_view(lambda: _queue_json(page, count)),
+        data=data,
         comments=page.items,
         next_url=next_url(page, "moderation.moderate"),
     )
@@ -66,36 +61,28 @@ async def edit_profile_admin(id: int) -> Response:
     user = await User.get_or_none(id=id)
     if user is None:
         abort(404)
-    form = await bind_form(EditProfileAdminForm, user, role=user.role_id)  # type: ignore[attr-defined]
+    form = await EditProfileAdminForm.bind(obj=user, role=user.role_id)
     form.role.choices = [(r.id, r.name) for r in await Role.all().order_by("permissions")]
     if form.validate_on_submit() and await _save_admin_edit(user, form):
-        return await profile_saved(user, f"The profile of {user.username} has been updated.")
-    return await form_answer(
-        "moderation/edit_profile.html",
-        "moderation/_edit_profile_form.html",
-        form,
-        data=await user_json(user.id) if wants_json() else None,
-        user=user,
+        return await respond(
+            redirect_to=url_for("social.user", username=user.username),
+            data=lambda: User.json_of(user.id),
+            flash=f"The profile of {user.username} has been updated.",
+        )
+    page, fragment = "moderation/edit_profile.html", "moderation/_edit_profile_form.html"
+    if form.errors:
+        return await invalid(form, page, fragment=fragment, user=user)
+    return await respond(
+        page, fragment=fragment, data=lambda: User.json_of(user.id), form=form, user=user
     )
 
 
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _queue_json(page: Page[Comment], count: int) -> dict:
-    """The moderation queue as collection JSON; moderators see disabled bodies too."""
-    return {
-        "comments": [
-            c.to_json(url_for, show_disabled=True, avatar_style=avatar_style()) for c in page.items
-        ],
-        "next": next_url(page, "moderation.moderate", external=True),
-        "count": count,
-    }
-
-
 async def _set_disabled(comment_id: int, disabled: bool) -> Response:
     """Switch a comment off or on: the comment fragment, its JSON, or back where it was."""
-    comment = await Comment.filter(id=comment_id).select_related("author").first()
+    comment = await Comment.with_details(comment_id)
     if comment is None:
         abort(404)
     if comment.disabled != disabled:
@@ -103,9 +90,7 @@ async def _set_disabled(comment_id: int, disabled: bool) -> Response:
         await comment.save(update_fields=["disabled"])
     return await respond(
         fragment="posts/_comment.html",
-        data=json_view(
-            lambda: comment.to_json(url_for, show_disabled=True, avatar_style=avatar_style())
-        ),
+        data=lambda: comment.to_json(show_disabled=True),
         redirect_to=await _back(),
         comment=comment,
     )
@@ -124,7 +109,7 @@ async def _back() -> str:
 
 async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
     """Apply the admin form in one write; False (with the errors on the form) when the new
-    email or username belongs to someone else."""
+    email or username belongs to someone else, in any case."""
     email, username = normal_email(form.email.data), form.username.data
     email_taken, name_taken = await User.identity_taken(email, username, exclude_id=user.id)
     if email_taken:
@@ -136,10 +121,10 @@ async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
     if email != user.email:
         user.email, user.avatar_hash = email, email_hash(email)
     user.username, user.confirmed = username, form.confirmed.data
-    user.role_id = form.role.data  # type: ignore[attr-defined]
-    copy_profile_fields(user, form)
+    user.role_id = form.role.data
+    form.copy_profile(user)
     try:
-        await user.save(update_fields=[*ADMIN_FIELDS, *PROFILE_FIELDS])
+        await user.save(update_fields=[*ADMIN_FIELDS, *form.PROFILE_FIELDS])
     except IntegrityError:
         form.username.errors = [*form.username.errors, "That email or username was just taken."]
         return False

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from quart import (
     Response,
-    current_app,
     g,
     get_flashed_messages,
     jsonify,
@@ -15,8 +15,10 @@ from quart import (
     render_template,
     request,
 )
+from quart import flash as queue_flash
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
+from wtforms import Form
 
 VARY = "Accept, HX-Request"
 
@@ -64,36 +66,92 @@ async def respond(
     fragment: str | None = None,
     data: Any = None,
     redirect_to: str | None = None,
+    hx_redirect: str | None = None,
+    created: str | None = None,
+    flash: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
     """Answer in the form this request wants; always `Vary: Accept, HX-Request`.
 
-    JSON when wanted and `data` is given; else the fragment for htmx; else a redirect
-    (Post/Redirect/Get) when `redirect_to` is given; else the full page.
+    The one rule, in order:
+    - JSON, when the request wants it and `data` is given. `data` may be a callable
+      (sync or async), called only here, so pages never build JSON they do not send.
+      `created` makes it 201 with that `Location`.
+    - Otherwise `flash` (if any) is queued, unless JSON was asked for: it shows in this
+      htmx answer (out of band) or on the page the browser lands on next.
+    - htmx fragment requests: `hx_redirect` answers an empty 200 with `HX-Redirect`
+      (htmx navigates there); else the `fragment`, with the pending flashes.
+    - `redirect_to`: Post/Redirect/Get (303 after a write, 302 after a GET).
+    - the full `page`; with nothing to render, `data` as JSON, or 204.
     """
     form = representation()
     if form == "json" and data is not None:
-        response = jsonify(data)
-    elif form == "fragment" and fragment is not None:
-        html = await render_template(fragment, **context)
-        html += await _oob_flashes()
-        response = Response(html, mimetype="text/html")
-    elif redirect_to is not None:
-        response = redirect(redirect_to, 303 if request.method != "GET" else 302)
-        status = response.status_code
-    elif page is not None:
-        response = Response(await render_template(page, **context), mimetype="text/html")
-    elif data is not None:
-        response = jsonify(data)
+        response = jsonify(await _resolve(data))
+        if created is not None:
+            status = 201
+            response.headers["Location"] = created
     else:
-        response = Response(status=204)
+        if flash and form != "json":
+            await queue_flash(flash, "success")
+        if form == "fragment" and hx_redirect is not None:
+            response = Response(status=200)
+            response.headers["HX-Redirect"] = hx_redirect
+        elif form == "fragment" and fragment is not None:
+            html = await render_template(fragment, **context)
+            response = Response(html + await _oob_flashes(), mimetype="text/html")
+        elif redirect_to is not None:
+            response = redirect(redirect_to, 303 if request.method != "GET" else 302)
+            status = response.status_code
+        elif page is not None:
+            response = Response(await render_template(page, **context), mimetype="text/html")
+        elif data is not None:
+            response = jsonify(await _resolve(data))
+        else:
+            response = Response(status=204)
+            status = 204 if status == 200 else status
     response.status_code = status
     if headers:
         response.headers.update(headers)
     add_vary(response)
     return response
+
+
+async def invalid(
+    form: Form,
+    page: str | None = None,
+    *,
+    fragment: str | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    """The one answer to a form with errors: for JSON 400 `{"error": "bad request",
+    "message", "errors": {field: [messages]}}`; for pages and htmx fragments the form
+    again, with its messages beside the fields, status 422 (htmx swaps it in place)."""
+    if representation() == "json":
+        return form_error_json(form)
+    return await respond(page, fragment=fragment, status=422, headers=headers, form=form, **context)
+
+
+def form_error_json(form: Form) -> Response:
+    """A form's errors as the JSON error body (400)."""
+    errors = {name: list(messages) for name, messages in form.errors.items()}
+    name, messages = next(iter(errors.items()), ("form", ["The form is not valid."]))
+    response = jsonify(
+        {"error": "bad request", "message": f"{name}: {messages[0]}", "errors": errors}
+    )
+    response.status_code = 400
+    return add_vary(response)
+
+
+async def _resolve(data: Any) -> Any:
+    """`data`, or what calling it gives (awaited when that is a coroutine)."""
+    if callable(data):
+        data = data()
+    if inspect.isawaitable(data):
+        data = await data
+    return data
 
 
 def add_vary(response: Response) -> Response:
@@ -118,7 +176,3 @@ def json_error(status: int, error: str, message: str) -> Response:
     response = jsonify({"error": error, "message": message})
     response.status_code = status
     return add_vary(response)
-
-
-def is_htmx() -> bool:
-    return current_app is not None and request.headers.get("HX-Request") == "true"

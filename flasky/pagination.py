@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from quart import current_app, request
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from flasky import safejson
+from flasky.urls import url_for
 
 T = TypeVar("T")
 
@@ -89,3 +91,35 @@ async def keyset_page(
         last = items[-1]
         next_cursor = encode_cursor(getattr(last, ts_field), last.id)
     return Page(items=items, next_cursor=next_cursor)
+
+
+# -- the request side: the cursor asked for, page sizes, links to the next page -----------
+
+
+def cursor() -> str | None:
+    """The `?cursor=` of this request, if any."""
+    return request.args.get("cursor") or None
+
+
+def per_page(kind: str) -> int:
+    """Page size from FLASKY_<kind>_PER_PAGE (POSTS, FOLLOWERS, COMMENTS)."""
+    return int(current_app.config[f"FLASKY_{kind}_PER_PAGE"])
+
+
+async def page_of(query: QuerySet[Any], kind: str, *, newest_first: bool = True) -> Page[Any]:
+    """The page of `query` this request's cursor asks for, FLASKY_<kind>_PER_PAGE long."""
+    return await keyset_page(query, cursor(), per_page(kind), newest_first=newest_first)
+
+
+def next_url(page: Page[Any], endpoint: str, external: bool = False, **values: Any) -> str | None:
+    """The URL of the page after `page` (absolute for JSON), or None on the last one."""
+    if page.next_cursor is None:
+        return None
+    return url_for(endpoint, cursor=page.next_cursor, _external=external, **values)
+
+
+def collection(
+    key: str, items: list[Any], page: Page[Any], count: int, endpoint: str, **values: Any
+) -> dict[str, Any]:
+    """The collection JSON of SPEC §4: `{key: [...], "next": absolute URL or null, "count"}`."""
+    return {key: items, "next": next_url(page, endpoint, external=True, **values), "count": count}

@@ -1,14 +1,9 @@
-"""Permission bits and the decorators that guard routes with them."""
+"""Permission bits and the roles made of them (the decorators that check them are in
+identity.py, beside the viewer they check)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from enum import IntFlag
-from typing import ParamSpec, TypeVar
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class Permission(IntFlag):
@@ -34,39 +29,3 @@ ROLE_PERMISSIONS: dict[str, tuple[int, bool]] = {
         False,
     ),
 }
-
-
-def login_required(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Let only a signed-in, confirmed viewer through (401/redirect otherwise)."""
-
-    @functools.wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        from flasky.identity import require_login
-
-        await require_login()
-        return await func(*args, **kwargs)
-
-    return wrapper
-
-
-def permission_required(
-    permission: int,
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Let only a signed-in, confirmed viewer holding `permission` through (403 otherwise)."""
-
-    def decorator(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(func)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            from flasky.identity import require_permission
-
-            await require_permission(permission)
-            return await func(*args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def admin_required(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Shorthand for `permission_required(Permission.ADMIN)`."""
-    return permission_required(Permission.ADMIN)(func)

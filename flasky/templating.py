@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from quart import Quart, current_app, url_for
+from quart import Quart, url_for
 
 from flasky.identity import current_viewer
 from flasky.models import iso
@@ -37,7 +37,6 @@ def init_app(app: Quart) -> None:
             "Permission": Permission,
             "csrf_token": generate_csrf,
             "asset_url": asset_url,
-            "avatar_style": current_app.config["FLASKY_AVATARS"],
         }
 
     app.add_template_filter(iso, "iso")

@@ -182,7 +182,7 @@ async def test_registration_refusals(client, changes, field, message):
     }
     data.update(changes)
     response = await post_form(client, "/auth/register", data)
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = await text(response)
     error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', html)
     assert error and message in error.group(1)
@@ -360,7 +360,7 @@ async def test_cookies_are_secure_in_production(monkeypatch):
 async def test_login_refusals(client, auth):
     await make_user()
     response = await auth.login("john@example.com", "wrong password")
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = await text(response)
     assert "Invalid email or password." in html and 'value="john@example.com"' in html
     assert await logged_in_as(client) is None
@@ -494,7 +494,7 @@ async def test_five_failures_on_an_account_throttle_it(client, auth):
         token = await get_csrf(client, "/auth/login")
         form = {"email": "john@example.com", "password": "wrong", "csrf_token": token}
         response = await client.post("/auth/login", form=form, scope_base=other_address)
-        assert response.status_code == 200
+        assert response.status_code == 422
     response = await auth.login()  # the right password, from yet another address
     assert response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
@@ -538,7 +538,7 @@ async def test_old_failures_leave_the_window_and_success_forgives(client, auth):
     assert not await ThrottleEvent.filter(key="login:account:john@example.com").exists()
     await ThrottleEvent.filter().update(timestamp=utcnow().replace(year=2000))
     for _ in range(4):
-        assert (await auth.login("john@example.com", "wrong")).status_code == 200
+        assert (await auth.login("john@example.com", "wrong")).status_code == 422
     assert (await auth.login()).status_code == 303
 
 
@@ -559,7 +559,7 @@ async def test_change_password(app, client, auth):
     response = await post_form(
         client, path, {"old_password": "wrong", "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
-    assert response.status_code == 200 and "Invalid password." in await text(response)
+    assert response.status_code == 422 and "Invalid password." in await text(response)
     response = await post_form(
         client, path, {"old_password": PASSWORD, "password": "short", "password2": "short"}
     )
@@ -575,7 +575,7 @@ async def test_change_password(app, client, auth):
     assert await logged_in_as(client) == "john"  # this session renewed
     assert await logged_in_as(elsewhere) is None  # every other session ended
     await auth.logout()
-    assert (await auth.login("john@example.com", PASSWORD)).status_code == 200
+    assert (await auth.login("john@example.com", PASSWORD)).status_code == 422
     assert (await auth.login("john@example.com", NEW_PASSWORD)).status_code == 303
 
 
@@ -604,7 +604,7 @@ async def test_password_reset(app, client, auth, smtp_server):
     html = await text(await client.get(link))
     assert 'name="password"' in html and 'name="password2"' in html
     response = await post_form(client, link, {"password": "short", "password2": "short"})
-    assert response.status_code == 200 and "8 to 128 characters" in await text(response)
+    assert response.status_code == 422 and "8 to 128 characters" in await text(response)
     for n in range(5):  # locked out (from other addresses): the reset lifts it
         form = {
             "email": "john@example.com",

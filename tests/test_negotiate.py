@@ -111,12 +111,57 @@ async def test_missing_forms_fall_back(app: Any):
     # a page asked for, only data given: JSON
     response, _ = await answer(app, {}, data={"a": 1})
     assert await response.get_json() == {"a": 1}
-    # nothing at all: an empty answer with the status asked for (htmx redirects use it)
-    response, text = await answer(app, HTMX, headers={"HX-Redirect": "/x"})
-    assert response.status_code == 200 and text == ""
-    assert response.headers["HX-Redirect"] == "/x"
+    # nothing at all: 204
+    response, text = await answer(app, HTMX)
+    assert response.status_code == 204 and text == ""
     response, text = await answer(app, {}, status=204)
     assert response.status_code == 204 and text == ""
+
+
+async def test_hx_redirect_is_for_fragment_requests_only(app: Any):
+    response, text = await answer(app, HTMX, method="POST", redirect_to="/x", hx_redirect="/x")
+    assert response.status_code == 200 and text == "" and response.headers["HX-Redirect"] == "/x"
+    response, _ = await answer(app, {}, method="POST", redirect_to="/x", hx_redirect="/x")
+    assert response.status_code == 303 and "HX-Redirect" not in response.headers
+
+
+async def test_data_is_computed_only_for_json(app: Any):
+    calls: list[str] = []
+
+    def build() -> dict[str, int]:
+        calls.append("sync")
+        return {"n": 1}
+
+    async def build_later() -> dict[str, int]:
+        calls.append("async")
+        return {"n": 2}
+
+    await answer(app, {}, page="errors/error.html", data=build, **CONTEXT)
+    await answer(app, HTMX, fragment="errors/_error.html", data=build_later, **CONTEXT)
+    assert calls == []
+    response, _ = await answer(app, JSON, data=build)
+    assert await response.get_json() == {"n": 1}
+    response, _ = await answer(app, JSON, data=build_later)
+    assert await response.get_json() == {"n": 2}
+    assert calls == ["sync", "async"]
+
+
+async def test_created_is_201_with_location_for_json(app: Any):
+    response, _ = await answer(app, JSON, method="POST", data={}, created="http://x/post/1",
+                               redirect_to="/")  # fmt: skip
+    assert response.status_code == 201 and response.headers["Location"] == "http://x/post/1"
+    response, _ = await answer(app, {}, method="POST", data={}, created="http://x/post/1",
+                               redirect_to="/")  # fmt: skip
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(("sent", "shown"), [({}, True), (HTMX, True), (JSON, False)])
+async def test_flash_is_queued_unless_json_was_asked_for(app: Any, sent, shown):
+    from quart import get_flashed_messages
+
+    async with app.test_request_context("/", method="POST", headers=sent):
+        await respond(data={}, redirect_to="/", flash="Saved.")
+        assert (get_flashed_messages() == ["Saved."]) is shown
 
 
 async def test_status_and_headers_pass_through(app: Any):

@@ -1,0 +1,41 @@
+"""The models, one module per concern, re-exported here: `flasky.models` is the module
+Tortoise and aerich load (`db.MODELS`).
+
+Every list query is written once, on its model, with what its page needs fetched up front
+(authors by `select_related`, counts as correlated sub-selects), so a page runs a fixed
+number of queries whatever its length. Templates get fully loaded objects.
+
+| module | holds |
+| --- | --- |
+| `base` | `utcnow`, `iso`, `email_hash`, `normal_email`, the count SQL, `UniqueIndex` |
+| `accounts` | `Role`, `AnonymousUser`, `User` |
+| `follows` | `Follow` |
+| `content` | `Post`, `Comment` |
+| `sessions` | `LoginSession`, `ThrottleEvent` |
+| `outbox` | `Outbox` |
+"""
+
+from flasky.models.accounts import AnonymousUser, Role, User
+from flasky.models.base import PING_INTERVAL, UniqueIndex, email_hash, iso, normal_email, utcnow
+from flasky.models.content import Comment, Post
+from flasky.models.follows import Follow
+from flasky.models.outbox import Outbox
+from flasky.models.sessions import LoginSession, ThrottleEvent
+
+__all__ = [
+    "PING_INTERVAL",
+    "AnonymousUser",
+    "Comment",
+    "Follow",
+    "LoginSession",
+    "Outbox",
+    "Post",
+    "Role",
+    "ThrottleEvent",
+    "UniqueIndex",
+    "User",
+    "email_hash",
+    "iso",
+    "normal_email",
+    "utcnow",
+]

@@ -1,0 +1,63 @@
+"""What every model module shares: time, JSON timestamps, address normalisation, the
+correlated counts, and an index type Tortoise lacks."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+# `last_seen` and a session's `last_used` are written at most this often.
+PING_INTERVAL = timedelta(minutes=1)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (Tortoise returns aware datetimes; never mix in naive ones)."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, to the second, as the JSON bodies show it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def email_hash(email: str) -> str:
+    """md5 of the normalised address: Gravatar's key and our identicon's seed."""
+    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+# Counts shown to people: the self-follow is left out.
+POST_COUNT_SQL = '(SELECT COUNT(*) FROM "posts" p WHERE p."author_id" = "users"."id")'
+FOLLOWERS_COUNT_SQL = (
+    '(SELECT COUNT(*) FROM "follows" f WHERE f."followed_id" = "users"."id"'
+    ' AND f."follower_id" <> "users"."id")'
+)
+FOLLOWING_COUNT_SQL = (
+    '(SELECT COUNT(*) FROM "follows" f WHERE f."follower_id" = "users"."id"'
+    ' AND f."followed_id" <> "users"."id")'
+)
+COMMENT_COUNT_SQL = '(SELECT COUNT(*) FROM "comments" c WHERE c."post_id" = "posts"."id")'
+
+
+class UniqueIndex(Index):
+    """A unique index on columns or expressions (`unique=True` cannot say "unique
+    regardless of case")."""
+
+    def get_sql(self, schema_generator: Any, model: type[Model], safe: bool) -> str:
+        self.resolve_expressions(model)
+        sql = schema_generator._get_index_sql(
+            model, self.field_names, safe, index_name=self.name, extra=self.extra
+        )
+        return sql.replace("CREATE INDEX", "CREATE UNIQUE INDEX", 1)
+
+
+def normal_email(email: str) -> str:
+    """An address as we store and compare it."""
+    return email.strip().lower()

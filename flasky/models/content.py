@@ -1,0 +1,198 @@
+"""Posts and comments: their bodies (rendered by text.py on every path), the lists
+they appear in, and their JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.expressions import Q, RawSQL, Subquery
+from tortoise.indexes import Index
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from flasky.models.accounts import AnonymousUser, User
+from flasky.models.base import COMMENT_COUNT_SQL, iso, utcnow
+from flasky.models.follows import Follow
+from flasky.permissions import Permission
+from flasky.text import render, render_markdown
+from flasky.urls import url_for
+
+
+class Post(Model):
+    id = fields.IntField(primary_key=True)
+    body = fields.TextField()
+    body_html = fields.TextField()
+    timestamp = fields.DatetimeField(default=utcnow)
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="posts", on_delete=fields.CASCADE
+    )
+
+    comments: fields.ReverseRelation[Comment]
+    author_id: int
+    comment_count: int  # annotated by `listing`
+
+    class Meta:
+        table = "posts"
+        indexes = (
+            Index(fields=("timestamp", "id"), name="ix_posts_ts"),
+            Index(fields=("author_id", "timestamp", "id"), name="ix_posts_author_ts"),
+        )
+
+    def set_body(self, body: str) -> None:
+        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
+        self.body = body
+        self.body_html = render_markdown(body, "post")
+
+    async def render_body(self, body: str) -> None:
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
+        self.body_html = await render(body, "post")
+        self.body = body
+
+    def editable_by(self, viewer: User | AnonymousUser) -> bool:
+        """The one rule for who may edit or delete a post: its author or an administrator."""
+        return bool(viewer.is_authenticated) and (
+            viewer.id == self.author_id or viewer.can(Permission.ADMIN)
+        )
+
+    @classmethod
+    def listing(cls) -> QuerySet[Post]:
+        """Posts with author and comment_count fetched in the same query."""
+        return cls.all().select_related("author").annotate(comment_count=RawSQL(COMMENT_COUNT_SQL))
+
+    @classmethod
+    def feed(
+        cls, viewer: User | AnonymousUser | None = None, followed: bool = False
+    ) -> QuerySet[Post]:
+        """The home feed: everyone's posts, or those of whom `viewer` follows."""
+        if followed and viewer is not None and viewer.is_authenticated:
+            return cls.timeline(viewer)  # type: ignore[arg-type]  # authenticated: a User
+        return cls.listing()
+
+    @classmethod
+    def timeline(cls, user: User) -> QuerySet[Post]:
+        """Posts of the people `user` follows (themselves included)."""
+        followed = Subquery(Follow.filter(follower_id=user.id).values("followed_id"))
+        return cls.listing().filter(author_id__in=followed)
+
+    @classmethod
+    def by_author(cls, user: User) -> QuerySet[Post]:
+        """`user`'s posts."""
+        return cls.listing().filter(author_id=user.id)
+
+    @classmethod
+    async def with_details(cls, post_id: int) -> Post | None:
+        """One post with author and comment_count: a permalink's single query."""
+        return await cls.listing().get_or_none(id=post_id)
+
+    @classmethod
+    async def publish(cls, author: User, body: str) -> Post:
+        """Save a new post by `author`, body_html rendered; ready for `to_json` and cards."""
+        post = cls(author=author)
+        await post.render_body(body)
+        await post.save()
+        post.comment_count = 0
+        return post
+
+    async def change_body(self, body: str) -> None:
+        """Replace the body (and its sanitised HTML) and save just those two columns."""
+        await self.render_body(body)
+        await self.save(update_fields=["body", "body_html"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The post JSON of SPEC §4 (author fetched; comment_count from `listing`)."""
+        author = self.author
+        return {
+            "id": self.id,
+            "url": url_for("posts.post", id=self.id, _external=True),
+            "body": self.body,
+            "body_html": self.body_html,
+            "timestamp": iso(self.timestamp),
+            "author_url": url_for("social.user", username=author.username, _external=True),
+            "author": author.author_json(),
+            "comments_url": url_for("posts.comments", id=self.id, _external=True),
+            "comment_count": getattr(self, "comment_count", 0),
+        }
+
+
+class Comment(Model):
+    id = fields.IntField(primary_key=True)
+    body = fields.TextField()
+    body_html = fields.TextField()
+    timestamp = fields.DatetimeField(default=utcnow)
+    disabled = fields.BooleanField(default=False)
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="comments", on_delete=fields.CASCADE
+    )
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="comments", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "comments"
+        indexes = (
+            Index(fields=("post_id", "timestamp", "id"), name="ix_comments_post_ts"),
+            Index(fields=("timestamp", "id"), name="ix_comments_ts"),
+            Index(fields=("author_id",), name="ix_comments_author"),
+        )
+
+    author_id: int
+    post_id: int
+
+    def set_body(self, body: str) -> None:
+        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
+        self.body = body
+        self.body_html = render_markdown(body, "comment")
+
+    async def render_body(self, body: str) -> None:
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
+        self.body_html = await render(body, "comment")
+        self.body = body
+
+    @classmethod
+    def for_post(cls, post_id: int) -> QuerySet[Comment]:
+        """A post's comments with authors (page them oldest first)."""
+        return cls.filter(post_id=post_id).select_related("author")
+
+    @classmethod
+    async def publish(cls, author: User, post: Post, body: str) -> Comment:
+        """Save a new comment by `author` on `post`, body_html rendered, author set."""
+        comment = cls(author=author, post=post)
+        await comment.render_body(body)
+        await comment.save()
+        return comment
+
+    @classmethod
+    async def with_details(cls, comment_id: int) -> Comment | None:
+        """One comment with its author: a single query."""
+        return await cls.all().select_related("author").get_or_none(id=comment_id)
+
+    async def position(self) -> int:
+        """How many comments of the same post come before this one, oldest first."""
+        return await Comment.filter(
+            Q(timestamp__lt=self.timestamp) | Q(timestamp=self.timestamp, id__lt=self.id),
+            post_id=self.post_id,
+        ).count()
+
+    @classmethod
+    def moderation_queue(cls) -> QuerySet[Comment]:
+        """Every comment with its author (page them newest first)."""
+        return cls.all().select_related("author")
+
+    def to_json(self, show_disabled: bool = False) -> dict[str, Any]:
+        """The comment JSON of SPEC §4; a disabled body is left out unless `show_disabled`."""
+        author = self.author
+        data: dict[str, Any] = {
+            "id": self.id,
+            "url": url_for("posts.comment", id=self.id, _external=True),
+            "post_url": url_for("posts.post", id=self.post_id, _external=True),
+            "body": self.body,
+            "body_html": self.body_html,
+            "timestamp": iso(self.timestamp),
+            "author_url": url_for("social.user", username=author.username, _external=True),
+            "author": author.author_json(),
+            "disabled": self.disabled,
+        }
+        if self.disabled and not show_disabled:
+            del data["body"], data["body_html"]
+        return data
