@@ -28,16 +28,16 @@ def asset_url(filename: str) -> str:
 
 
 def init_app(app: Quart) -> None:
-    """Register the context processor and filters."""
+    """Register the viewer (per request), the globals macros can see too, and filters."""
 
     @app.context_processor
     async def _context() -> dict[str, Any]:
-        return {
-            "viewer": await current_viewer(),
-            "Permission": Permission,
-            "csrf_token": generate_csrf,
-            "asset_url": asset_url,
-        }
+        return {"viewer": await current_viewer()}
+
+    # Globals, not context: macros imported without context see them.
+    app.jinja_env.globals.update(
+        Permission=Permission, csrf_token=generate_csrf, asset_url=asset_url
+    )
 
     app.add_template_filter(iso, "iso")
     app.add_template_filter(_exact, "exact")
