@@ -106,8 +106,10 @@ def _as_form_values(name: str, field: Any, value: Any) -> list[str]:
         if not isinstance(value, bool):
             raise BadRequest(f"'{name}' must be true or false.")
         return ["y"] if value else []
-    if value is None:
-        return []
+    if value is None:  # null clears an optional field and is refused elsewhere
+        if any(isinstance(check, Optional) for check in field.validators):
+            return [""]
+        raise BadRequest(f"'{name}' may not be null.")
     if isinstance(field, SelectField) and field.coerce is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise BadRequest(f"'{name}' must be an integer id.")
@@ -234,5 +236,5 @@ class CommentForm(BaseForm):
 class PreviewForm(BaseForm):
     """What `/preview` renders: a body of either kind (length checked by kind)."""
 
-    body = TextAreaField("Body", validators=[Optional()])  # its limit depends on the kind
+    body = TextAreaField("Body")  # may be empty; its limit depends on the kind
     kind = SelectField("Kind", choices=["post", "comment"], default="post")

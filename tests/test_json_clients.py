@@ -421,6 +421,11 @@ async def test_edit_profile_over_json(client):
     response = await client.post("/edit-profile", headers=headers, json={"name": 5})
     assert response.status_code == 400
     assert_error(await body_of(response), "bad request")
+    # null clears an optional field (and leaves the others as they were)
+    response = await client.post("/edit-profile", headers=headers, json={"location": None})
+    assert response.status_code == 200
+    data = await body_of(response)
+    assert (data["name"], data["location"]) == ("John", None)
 
 
 async def test_preview(client):
@@ -532,8 +537,10 @@ async def test_comment_bodies_checked(client):
         assert_error(await body_of(response), "bad request")
     response = await client.post(url, headers=headers, json={"body": "x" * 2_000})
     assert response.status_code == 201
-    response = await client.post("/preview", headers=headers, json={"body": 5})
-    assert response.status_code == 400
+    for payload in ({"body": 5}, {"body": None}, {"body": "x", "kind": None}):
+        response = await client.post("/preview", headers=headers, json=payload)
+        assert response.status_code == 400, payload
+        assert "null" in (await body_of(response))["message"] or payload == {"body": 5}
 
 
 async def test_wrong_permission_is_403(client):
