@@ -1,9 +1,9 @@
-"""`make bench`: load the shared data set, serve it as hypercorn.toml says, drive it with wrk.
+"""`make bench`: load the benchmark data set, serve it as hypercorn.toml says, drive it with wrk.
 
     python -m bench.run [--duration 20] [--warmup 3] [--connections 32] [--threads 2]
-                        [--dataset-script ../shared/bench/make_dataset.py] [--no-uncached]
+                        [--data-dir bench/data] [--no-uncached]
 
-Steps: write the data set (defaults of `make_dataset.py`) into `bench/data/` once; load
+Steps: write the data set (`flasky dataset`'s defaults) into `bench/data/` once; load
 it into a fresh database with `flasky deploy` + `flasky load` (SQLite file
 `bench/data/bench.sqlite`, or `BENCH_DATABASE_URL`, whose `public` schema is dropped and
 recreated first); serve it with `hypercorn --config hypercorn.toml` (production
@@ -41,13 +41,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from flasky.generate import PASSWORD, write_dataset
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 DATA = BENCH / "data"
 RESULTS = BENCH / "results"
-DEFAULT_DATASET_SCRIPT = REPO.parent / "shared" / "bench" / "make_dataset.py"
 BENCH_EMAIL = "user2@example.com"
-BENCH_PASSWORD = "cat"  # every user's password in the shared data set
+BENCH_PASSWORD = PASSWORD  # every user's password in the data set
 DEEP_ITEMS = 2000
 
 WRK_MISSING = (
@@ -287,15 +288,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 # -- the data set and the database -------------------------------------------------------
 
 
-def prepare_dataset(script: Path, out: Path) -> None:
-    """Write the data set with the script's defaults into `out`, unless already there."""
+def prepare_dataset(out: Path) -> None:
+    """Write the data set with `flasky dataset`'s defaults into `out`, unless already there."""
     names = ("users.csv", "follows.csv", "posts.csv", "comments.csv")
-    if all((out / name).exists() for name in names):
-        return
-    if not script.exists():
-        raise SystemExit(f"data set script not found: {script} (use --dataset-script)")
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True)
+    if not all((out / name).exists() for name in names):
+        write_dataset(out)
 
 
 def flasky_cli() -> str:
@@ -626,7 +623,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per URL")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--dataset-script", type=Path, default=DEFAULT_DATASET_SCRIPT)
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument(
         "--no-uncached", action="store_true", help="skip the anonymous pages without page cache"
@@ -680,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         print(WRK_MISSING, file=sys.stderr)
         return 2
     data_dir: Path = args.data_dir
-    prepare_dataset(args.dataset_script, data_dir)
+    prepare_dataset(data_dir)
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite://{data_dir / 'bench.sqlite'}"
     db_name = "sqlite" if url.startswith("sqlite") else "postgres"
     env = {

@@ -10,12 +10,16 @@ from flasky.config import load_config
 
 def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     """Build the application: configuration, extensions, blueprints — nothing else."""
+    # Imported when an app is built, not with the package: not for a cycle (there is
+    # none), but so that the Markdown workers (`python -m flasky.text`) and aerich's
+    # `flasky.models` start without loading the web stack.
     from flasky import (
         api_v1,
         auth,
         cache,
         db,
         email,
+        errormail,
         errors,
         health,
         identity,
@@ -42,6 +46,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     email.init_app(app)
+    errormail.init_app(app)
     throttle.init_app(app)
     cache.init_app(app)
     urls.init_app(app)  # last: its ASGI layer is the outermost, its host check the first

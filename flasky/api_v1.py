@@ -47,10 +47,10 @@ async def require_credentials() -> None:
 async def get_token() -> Response:
     """A bearer token for a caller that proved its password (a token cannot mint another)."""
     viewer = await current_viewer()
-    if getattr(g, "auth_method", None) != "basic":
+    if not isinstance(viewer, User) or getattr(g, "auth_method", None) != "basic":
         raise CredentialsInvalid()
     expiration = current_app.config["TOKEN_EXPIRATION"]
-    return jsonify({"token": viewer.generate_auth_token(), "expiration": expiration})  # type: ignore[union-attr]
+    return jsonify({"token": viewer.generate_auth_token(), "expiration": expiration})
 
 
 # -- posts ------------------------------------------------------------------------------

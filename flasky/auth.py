@@ -267,9 +267,9 @@ def safe_next(target: str | None) -> str | None:
 async def signed_in() -> User:
     """The signed-in viewer, confirmed or not (every /auth page serves both)."""
     viewer = await current_viewer()
-    if not viewer.is_authenticated:
+    if not isinstance(viewer, User):
         raise AuthRequired()
-    return viewer  # type: ignore[return-value]
+    return viewer
 
 
 async def identity_taken(form: RegistrationForm) -> bool:

@@ -122,7 +122,7 @@ def store_of(app: Quart) -> PageStore:
 
 def clear(app: Quart | None = None) -> None:
     """Forget every stored answer of `app` (default: the current app)."""
-    store_of(app or current_app._get_current_object()).clear()  # type: ignore[attr-defined]
+    store_of(app or current_app).clear()
 
 
 def init_app(app: Quart) -> None:

@@ -4,29 +4,36 @@ profile and mail."""
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import io
 import os
+import pstats
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from quart import Quart
 from quart.cli import QuartGroup, ScriptInfo
 
+from flasky import create_app, db, email
+from flasky.dataset import LoadError, load_dataset
+from flasky.generate import Size, write_dataset
+from flasky.models import Follow, Role, User
+
 T = TypeVar("T")
 
 
 def _create_app(*_: Any) -> Quart:
-    from flasky import create_app
-
     return create_app()
 
 
 def run_async(app: Quart, work: Callable[[], Awaitable[T]], *, connect: bool = True) -> T:
     """Run `work` inside the app context with Tortoise connected, then close."""
-    from flasky import db
 
     async def runner() -> T:
         async with app.app_context():
@@ -55,6 +62,21 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def run_or_fail(
+    app: Quart, command: str, work: Callable[[], Awaitable[T]], *, connect: bool = True
+) -> T:
+    """`run_async`, turning any failure into one line that names the command and the
+    (redacted) database; a LoadError says nothing was loaded."""
+    try:
+        return run_async(app, work, connect=connect)
+    except LoadError as exc:
+        fail(f"{command} failed, nothing was loaded: {exc}")
+    except Exception as exc:  # one clear line, whatever the driver raised
+        url = _redact(app.config["DATABASE_URL"])
+        fail(f"{command} failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")  # fail() exits
+
+
 @click.group(cls=QuartGroup, create_app=_create_app)
 def cli() -> None:
     """Flasky management commands."""
@@ -64,9 +86,6 @@ def cli() -> None:
 @pass_app
 def deploy(info: ScriptInfo) -> None:
     """Apply migrations, insert/update roles, make every user follow themselves."""
-    from flasky import db
-    from flasky.models import Follow, Role, User
-
     app = load_app(info)
     url = app.config["DATABASE_URL"]
 
@@ -86,11 +105,7 @@ def deploy(info: ScriptInfo) -> None:
             # would keep the process from exiting.
             await db.disconnect()
 
-    try:
-        applied = run_async(app, work, connect=False)
-    except Exception as exc:  # one clear line, whatever the driver raised
-        fail(f"deploy failed for DATABASE_URL={_redact(url)}: {type(exc).__name__}: {exc}")
-        return
+    applied = run_or_fail(app, "deploy", work, connect=False)
     click.echo(f"Migrations applied: {', '.join(applied) if applied else 'none (already at head)'}")
     click.echo("Roles inserted; self-follows ensured.")
 
@@ -103,18 +118,39 @@ def deploy(info: ScriptInfo) -> None:
 @pass_app
 def fake(info: ScriptInfo, users: int, posts: int, comments: int, seed: int | None) -> None:
     """Insert realistic fake users, follows, posts and comments (password: cat)."""
-    from flasky.dataset import fake_data
+    from flasky.fake import fake_data  # Faker is slow to import: only this command pays
 
     app = load_app(info)
-    try:
-        report = run_async(app, lambda: fake_data(users, posts, comments, seed))
-    except Exception as exc:  # one clear line, whatever the driver raised
-        url = _redact(app.config["DATABASE_URL"])
-        fail(f"fake failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
-        return
+    report = run_or_fail(app, "fake", lambda: fake_data(users, posts, comments, seed))
     click.echo(
         f"Inserted {report.users} users, {report.follows} follows, {report.posts} posts,"
         f" {report.comments} comments."
+    )
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--users", default=Size.users, show_default=True, type=click.IntRange(1))
+@click.option("--posts", default=Size.posts, show_default=True, type=click.IntRange(1))
+@click.option("--comments", default=Size.comments, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--follows",
+    default=Size.follows,
+    show_default=True,
+    type=click.IntRange(0),
+    help="People each user follows besides themselves.",
+)
+@click.option("--seed", default=Size.seed, show_default=True, type=int)
+def dataset(
+    directory: Path, users: int, posts: int, comments: int, follows: int, seed: int
+) -> None:
+    """Write a deterministic data set (users, follows, posts, comments CSV) into
+    DIRECTORY for `flasky load` and the benchmarks; every password is "cat"."""
+    started = time.perf_counter()
+    write_dataset(directory, Size(users, posts, comments, follows, seed))
+    click.echo(
+        f"Wrote {users} users, {posts} posts, {comments} comments to {directory}"
+        f" in {time.perf_counter() - started:.1f} s."
     )
 
 
@@ -128,20 +164,10 @@ def fake(info: ScriptInfo, users: int, posts: int, comments: int, seed: int | No
 )
 @pass_app
 def load(info: ScriptInfo, directory: Path, workers: int | None) -> None:
-    """Load the CSV data set of make_dataset.py from DIRECTORY into empty tables."""
-    from flasky.dataset import LoadError, load_dataset
-
+    """Load the CSV data set of `flasky dataset` from DIRECTORY into empty tables."""
     app = load_app(info)
     started = time.perf_counter()
-    try:
-        report = run_async(app, lambda: load_dataset(directory, workers))
-    except LoadError as exc:
-        fail(f"load failed, nothing was loaded: {exc}")
-        return
-    except Exception as exc:  # one clear line, whatever the driver raised
-        url = _redact(app.config["DATABASE_URL"])
-        fail(f"load failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
-        return
+    report = run_or_fail(app, "load", lambda: load_dataset(directory, workers))
     click.echo(
         f"Loaded {report.users} users, {report.follows} follows, {report.posts} posts,"
         f" {report.comments} comments in {time.perf_counter() - started:.1f} s."
@@ -185,10 +211,6 @@ class ProfilerMiddleware:
         if scope["type"] != "http":
             await self.asgi_app(scope, receive, send)
             return
-        import cProfile
-        import io
-        import pstats
-
         async with self._lock:
             profiler = cProfile.Profile()
             started = time.perf_counter()
@@ -213,8 +235,6 @@ class ProfilerMiddleware:
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def test_command(coverage: bool, pytest_args: tuple[str, ...]) -> None:
     """Run the test suite (optionally under coverage); other arguments go to pytest."""
-    import subprocess
-
     os.environ["FLASKY_CONFIG"] = "testing"
     if coverage:
         cmd = [sys.executable, "-m", "coverage", "run", "-m", "pytest", *pytest_args]
@@ -235,8 +255,6 @@ def test_command(coverage: bool, pytest_args: tuple[str, ...]) -> None:
 @pass_app
 def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
     """Show the outbox (pending, sent, failed); --retry re-queues failed mail."""
-    from flasky import email
-
     app = load_app(info)
 
     async def work() -> tuple[int | None, int | None, dict[str, Any]]:
@@ -244,12 +262,7 @@ def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
         sent = await email.deliver_all() if send else None
         return retried, sent, await email.outbox_summary(recent)
 
-    try:
-        retried, sent, summary = run_async(app, work)
-    except Exception as exc:  # one clear line, whatever the driver raised
-        url = _redact(app.config["DATABASE_URL"])
-        fail(f"mail failed for DATABASE_URL={url}: {type(exc).__name__}: {exc}")
-        return
+    retried, sent, summary = run_or_fail(app, "mail", work)
     if retried is not None:
         click.echo(f"Re-queued {retried} failed message(s).")
     if sent is not None:
@@ -269,8 +282,6 @@ def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
 
 
 def _redact(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")

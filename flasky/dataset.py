@@ -1,13 +1,10 @@
-"""Bulk data for development and benchmarks: `flasky fake` and `flasky load DIR`.
+"""`flasky load DIR`: the CSV data set (`flasky dataset`, `flasky.generate`) into empty
+tables, ids kept.
 
-Both insert in batches with `bulk_create` (never one commit per row), hash one password
-once and reuse it, and render every body through `text.render_markdown`, like any
-other path that sets a body.
-
-`load` reads the CSV data set of `../shared/bench/make_dataset.py` (users, follows,
-posts, comments; ids kept). Every file is checked completely before anything is
-written, and everything is written in one transaction: a malformed row stops the load
-with one line naming the file and line, and leaves the database as it was.
+Every file is checked completely before anything is written, and everything is written
+in one transaction: a malformed row stops the load with one line naming the file and
+line, and leaves the database as it was. One password hash serves every account; bodies
+render through `text.render_many` in worker processes, like any path that sets a body.
 """
 
 from __future__ import annotations
@@ -15,36 +12,32 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import random
 import re
 from collections.abc import Awaitable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from flasky import security
-from flasky.models import Comment, Follow, Post, Role, User, email_hash, utcnow
+from flasky.models import Comment, Follow, Post, Role, User, email_hash
 from flasky.text import (
     COMMENT_MAX,
     MAX_NESTING,
     POST_MAX,
     nesting,
     render_many,
-    render_markdown,
     render_plain,
 )
 
 BATCH_SIZE = 1000
 CHUNK_SIZE = 2000  # bodies rendered per unit of work
-DATASET_PASSWORD = "cat"  # make_dataset.py's PASSWORD
-FAKE_PASSWORD = "cat"  # the same for `flasky fake`, so one password opens every test account
+DATASET_PASSWORD = "cat"  # every account of the data set (`flasky.generate.PASSWORD`)
 USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _UNDECODED = re.compile("[\udc80-\udcff]")
@@ -417,148 +410,3 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
                 await _insert_rows(conn, "comments", COMMENT_COLUMNS, values)
             await reset_sequences(conn)
     return Counts(len(data.users), len(data.follows), len(data.posts), len(data.comments))
-
-
-# -- fake data -----------------------------------------------------------------------------
-
-
-def _fake_body(fake: Any, rng: random.Random) -> str:
-    """A Markdown post: paragraphs, sometimes emphasis, a list, a link or code."""
-    parts = [fake.paragraph(nb_sentences=rng.randint(1, 4))]
-    roll = rng.random()
-    if roll < 0.25:
-        parts.append(f"Some *{fake.word()}* and **{fake.word()}** here.")
-    elif roll < 0.4:
-        parts.append("\n".join(f"- {fake.sentence(nb_words=4)}" for _ in range(rng.randint(2, 4))))
-    elif roll < 0.5:
-        parts.append(f"See [{fake.word()}]({fake.url()}) or `{fake.word()}()`.")
-    elif roll < 0.6:
-        parts.append(f"> {fake.sentence()}")
-    if rng.random() < 0.3:
-        parts.append(fake.paragraph())
-    return "\n\n".join(parts)
-
-
-def _fake_username(fake: Any, taken: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_.]", "", fake.user_name()) or "user"
-    if not base[0].isalpha():
-        base = "u" + base
-    name, n = base[:60], 1
-    while name.lower() in taken:
-        n += 1
-        name = f"{base[:58]}{n}"
-    taken.add(name.lower())
-    return name
-
-
-def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
-    span = max(0.0, (end - start).total_seconds())
-    return start + timedelta(seconds=rng.uniform(0, span))
-
-
-async def fake_data(
-    users: int = 100, posts: int = 1000, comments: int = 2000, seed: int | None = None
-) -> Counts:
-    """Insert realistic fake users (confirmed, following themselves and some others),
-    posts and comments, one transaction per batch."""
-    from faker import Faker
-
-    fake = Faker()
-    rng = random.Random(seed)
-    if seed is not None:
-        fake.seed_instance(seed)
-    now = utcnow()
-    year_ago = now - timedelta(days=365)
-    role = await Role.default_role()
-    password_hash = await security.hash_password(FAKE_PASSWORD)
-    taken_names = {n.lower() for n in await User.all().values_list("username", flat=True)}
-    taken_emails = set(await User.all().values_list("email", flat=True))
-
-    people: list[User] = []
-    for _ in range(users):
-        username = _fake_username(fake, taken_names)
-        email = f"{username.lower()}@{fake.free_email_domain()}"
-        while email in taken_emails:
-            email = f"{username.lower()}{rng.randint(1, 99999)}@{fake.free_email_domain()}"
-        taken_emails.add(email)
-        since = _between(rng, year_ago, now)
-        people.append(
-            User(
-                email=email,
-                username=username,
-                role_id=role.id,
-                password_hash=password_hash,
-                confirmed=True,
-                name=fake.name()[:64],
-                location=fake.city()[:64],
-                about_me=fake.sentence(),
-                member_since=since,
-                last_seen=_between(rng, since, now),
-                avatar_hash=email_hash(email),
-            )
-        )
-    created: list[tuple[int, datetime]] = []
-    for batch in _chunks(people):
-        async with in_transaction() as conn:
-            await User.bulk_create(batch, using_db=conn)
-            emails = [u.email for u in batch]
-            created += (
-                await User.filter(email__in=emails).using_db(conn).values_list("id", "member_since")
-            )
-    if not created:
-        return Counts(0, 0, 0, 0)
-    since_of = dict(created)
-    ids = list(since_of)
-
-    follows: list[Follow] = []
-    for uid in ids:
-        others = rng.sample(ids, min(len(ids), rng.randint(0, 20)))
-        for other in {uid, *others}:
-            follows.append(Follow(follower_id=uid, followed_id=other, timestamp=since_of[uid]))
-    await _insert_batches(Follow, follows)
-
-    post_rows: list[Post] = []
-    for _ in range(posts):
-        author = rng.choice(ids)
-        body = _fake_body(fake, rng)[:POST_MAX]
-        post_rows.append(
-            Post(
-                author_id=author,
-                timestamp=_between(rng, since_of[author], now),
-                body=body,
-                body_html=render_markdown(body, "post"),
-            )
-        )
-    first_post = (await Post.all().order_by("-id").first().values_list("id", flat=True)) or 0
-    await _insert_batches(Post, post_rows)
-    written = await Post.filter(id__gt=first_post, author_id__in=ids).values_list("id", "timestamp")
-
-    comment_rows: list[Comment] = []
-    for _ in range(comments if written else 0):
-        post_id, stamp = rng.choice(written)
-        author = rng.choice(ids)
-        body = fake.sentence(nb_words=rng.randint(4, 20))[:COMMENT_MAX]
-        comment_rows.append(
-            Comment(
-                post_id=post_id,
-                author_id=author,
-                timestamp=_between(rng, stamp, now),
-                body=body,
-                body_html=render_markdown(body, "comment"),
-                disabled=rng.random() < 0.03,
-            )
-        )
-    await _insert_batches(Comment, comment_rows)
-    return Counts(len(ids), len(follows), len(post_rows), len(comment_rows))
-
-
-def _chunks(rows: list[Any], size: int = 500) -> Iterator[list[Any]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
-
-
-async def _insert_batches(model: type[Model], rows: list[Model]) -> None:
-    """Bulk insert, one transaction per batch."""
-    for batch in _chunks(rows):
-        async with in_transaction() as conn:
-            await model.bulk_create(batch, using_db=conn)

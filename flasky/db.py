@@ -12,14 +12,20 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from quart import Quart
+from aerich import Command
+from quart import Quart, Response, request
 from tortoise import Tortoise
+from tortoise.backends.asyncpg import client as pg_client
+from tortoise.backends.base_postgres import client as base_pg
+from tortoise.backends.sqlite import client as sqlite_client
+
+from flasky.config import load_config
 
 log = logging.getLogger("flasky.db")
 
@@ -37,8 +43,6 @@ def tortoise_config(url: str) -> dict[str, Any]:
 
 
 def _aerich_url() -> str:
-    from flasky.config import load_config
-
     return load_config()["DATABASE_URL"]
 
 
@@ -65,11 +69,11 @@ class _LazyConfig(dict):
         self._fill()
         return dict.__len__(self)
 
-    def keys(self):  # type: ignore[override]
+    def keys(self) -> Any:
         self._fill()
         return dict.keys(self)
 
-    def items(self):  # type: ignore[override]
+    def items(self) -> Any:
         self._fill()
         return dict.items(self)
 
@@ -119,12 +123,10 @@ def init_app(app: Quart) -> None:
 
     @app.before_request
     async def _start_counting() -> None:
-        from quart import request
-
         _stats.set(QueryStats(route=f"{request.method} {request.path}"))
 
     @app.after_request
-    async def _report(response):  # type: ignore[no-untyped-def]
+    async def _report(response: Response) -> Response:
         if app.config["FLASKY_QUERY_COUNT_HEADER"]:
             stats = _stats.get()
             if stats is not None:
@@ -160,11 +162,7 @@ _METHODS = (
     "execute_script",
 )
 _installed = False
-
-
-def current_stats() -> QueryStats | None:
-    """The counter of the running request, if any."""
-    return _stats.get()
+_counted: set[Callable[..., Awaitable[Any]]] = set()  # the wrappers, never wrapped twice
 
 
 @contextmanager
@@ -178,7 +176,7 @@ def count_queries() -> Iterator[QueryStats]:
         _stats.reset(token)
 
 
-def _wrap(method):  # type: ignore[no-untyped-def]
+def _wrap(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def counted(self, query: str, *args: Any, **kwargs: Any) -> Any:
         stats = _stats.get()
@@ -199,7 +197,7 @@ def _wrap(method):  # type: ignore[no-untyped-def]
                     _shorten(repr(args[0]) if args else "None"),
                 )
 
-    counted.__flasky_counted__ = True  # type: ignore[attr-defined]
+    _counted.add(counted)
     return counted
 
 
@@ -213,25 +211,17 @@ def install_query_hooks() -> None:
     global _installed
     if _installed:
         return
-    classes: list[type] = []
-    from tortoise.backends.sqlite import client as sqlite_client
-
-    classes += [sqlite_client.SqliteClient, sqlite_client.SqliteTransactionWrapper]
-    try:
-        from tortoise.backends.asyncpg import client as pg_client
-        from tortoise.backends.base_postgres import client as base_pg
-
-        classes += [
-            base_pg.BasePostgresClient,
-            pg_client.AsyncpgDBClient,
-            pg_client.TransactionWrapper,
-        ]
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
+    classes = (
+        sqlite_client.SqliteClient,
+        sqlite_client.SqliteTransactionWrapper,
+        base_pg.BasePostgresClient,
+        pg_client.AsyncpgDBClient,
+        pg_client.TransactionWrapper,
+    )
     for cls in classes:
         for name in _METHODS:
             method = cls.__dict__.get(name)
-            if method is not None and not getattr(method, "__flasky_counted__", False):
+            if method is not None and method not in _counted:
                 setattr(cls, name, _wrap(method))
     _installed = True
 
@@ -241,8 +231,6 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 async def upgrade(url: str) -> list[str]:
     """Apply committed migrations that this database has not seen (aerich upgrade)."""
-    from aerich import Command
-
     check_url(url)
     install_query_hooks()
     command = Command(tortoise_config=tortoise_config(url), app="models", location=MIGRATIONS)

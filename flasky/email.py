@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import hashlib
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -47,7 +44,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _setting(name: str) -> Any:
+def setting(name: str) -> Any:
+    """A mail setting of the running app, or its default."""
     return current_app.config.get(name, DEFAULTS[name])
 
 
@@ -98,7 +96,7 @@ async def queue_mail(
 def _lease() -> timedelta:
     """How long a claim holds: long enough for a whole batch to time out one by one."""
     per_message = float(current_app.config.get("MAIL_TIMEOUT", 30.0))
-    return timedelta(seconds=per_message * (int(_setting("FLASKY_MAIL_BATCH")) + 1) + 60)
+    return timedelta(seconds=per_message * (int(setting("FLASKY_MAIL_BATCH")) + 1) + 60)
 
 
 async def release_stale() -> int:
@@ -143,6 +141,12 @@ async def claim_due(limit: int) -> list[Outbox]:
 # -- sending ------------------------------------------------------------------------------
 
 
+def _plain_text(msg: EmailMessage) -> str:
+    """The text/plain part of a message we built (every one has it)."""
+    part = msg.get_body(("plain",))
+    return part.get_content() if part is not None else ""
+
+
 def build_message(row: Outbox, sender: str) -> EmailMessage:
     """The multipart message of an outbox row; its Message-ID is stable per row, so a
     receiver can recognise a copy re-sent after a crash."""
@@ -166,7 +170,7 @@ async def send_message(msg: EmailMessage) -> None:
             "No MAIL_SERVER: mail not sent but logged.\nTo: %s\nSubject: %s\n\n%s",
             msg["To"],
             msg["Subject"],
-            msg.get_body(("plain",)).get_content(),  # type: ignore[union-attr]
+            _plain_text(msg),
         )
         return
     use_ssl = bool(cfg.get("MAIL_USE_SSL"))
@@ -184,8 +188,8 @@ async def send_message(msg: EmailMessage) -> None:
 
 def backoff(attempts: int) -> timedelta:
     """Wait before attempt `attempts + 1`: the base, doubling, capped."""
-    base = float(_setting("FLASKY_MAIL_RETRY_BASE"))
-    ceiling = float(_setting("FLASKY_MAIL_RETRY_MAX"))
+    base = float(setting("FLASKY_MAIL_RETRY_BASE"))
+    ceiling = float(setting("FLASKY_MAIL_RETRY_MAX"))
     return timedelta(seconds=min(ceiling, base * 2 ** max(0, attempts - 1)))
 
 
@@ -198,7 +202,7 @@ async def deliver(row: Outbox) -> bool:
         now = utcnow()
         error = f"{type(exc).__name__}: {exc}"[:2000]
         given_up = now - row.created_at >= timedelta(
-            seconds=float(_setting("FLASKY_MAIL_GIVE_UP_AFTER"))
+            seconds=float(setting("FLASKY_MAIL_GIVE_UP_AFTER"))
         )
         await Outbox.filter(id=row.id, status=SENDING).update(
             status=FAILED if given_up else PENDING,
@@ -232,7 +236,7 @@ async def deliver_due(limit: int | None = None, stop: Callable[[], bool] | None 
     When `stop()` turns true mid-pass, the rows not yet sent go back to `pending`.
     """
     await release_stale()
-    rows = await claim_due(limit or int(_setting("FLASKY_MAIL_BATCH")))
+    rows = await claim_due(limit or int(setting("FLASKY_MAIL_BATCH")))
     for index, row in enumerate(rows):
         if stop is not None and stop():
             left = [r.id for r in rows[index:]]
@@ -297,7 +301,7 @@ class MailSender:
             self.app.config.get("FLASKY_MAIL_POLL_INTERVAL", DEFAULTS["FLASKY_MAIL_POLL_INTERVAL"])
         )
         async with self.app.app_context():
-            every = float(_setting("FLASKY_HOUSEKEEPING_INTERVAL"))
+            every = float(setting("FLASKY_HOUSEKEEPING_INTERVAL"))
             next_prune = time.monotonic()
             while not self._stopping:
                 if time.monotonic() >= next_prune:
@@ -349,97 +353,6 @@ async def retry_failed() -> int:
     )
 
 
-# -- ERROR log records mailed to the administrator ----------------------------------------
-
-
-def error_key(record: logging.LogRecord) -> str:
-    """What makes two errors "the same": logger, message template, exception type and
-    where it was raised — not ids or paths that differ between occurrences."""
-    parts = [record.name, str(record.msg)]
-    if record.exc_info and record.exc_info[0] is not None:
-        parts.append(record.exc_info[0].__qualname__)
-        frames = traceback.extract_tb(record.exc_info[2]) if record.exc_info[2] else []
-        if frames:
-            parts.append(f"{frames[-1].filename}:{frames[-1].lineno}")
-    return hashlib.sha256("|".join(parts).encode("utf-8", "replace")).hexdigest()
-
-
-class ErrorMailHandler(logging.Handler):
-    """Mails ERROR records to FLASKY_ADMIN through the outbox, one per distinct error per
-    hour (checked in the outbox, so all processes share the limit). It never blocks the
-    event loop (the write runs in a task) and never recurses (its own failures and
-    records of `flasky.email` are dropped)."""
-
-    def __init__(self, app: Quart) -> None:
-        super().__init__(level=logging.ERROR)
-        self.app = app
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        self._recent: dict[str, float] = {}
-        self.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]\n%(message)s")
-        )
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Schedule the outbox write on the server's loop (from any thread)."""
-        loop = self.loop
-        if loop is None or loop.is_closed() or record.name.startswith(log.name):
-            return
-        try:
-            key = error_key(record)
-            now = time.monotonic()
-            interval = float(
-                self.app.config.get(
-                    "FLASKY_ERROR_MAIL_INTERVAL", DEFAULTS["FLASKY_ERROR_MAIL_INTERVAL"]
-                )
-            )
-            if now - self._recent.get(key, -interval) < interval:
-                return
-            self._recent[key] = now
-            subject = f"Error: {record.getMessage()}".splitlines()[0][:150]
-            args = (key, subject, self.format(record))
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                self._spawn(*args)
-            else:
-                loop.call_soon_threadsafe(self._spawn, *args)
-        except Exception:  # a log handler must never raise into the code that logged
-            return
-
-    def _spawn(self, key: str, subject: str, report: str) -> None:
-        # A fresh context: the record may come from inside a transaction that will be
-        # gone (or rolled back) by the time this task runs.
-        task = self.loop.create_task(
-            self._write(key, subject, report), context=contextvars.Context()
-        )  # type: ignore[union-attr]
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _write(self, key: str, subject: str, report: str) -> None:
-        try:
-            async with self.app.app_context():
-                admin = self.app.config.get("FLASKY_ADMIN")
-                interval = timedelta(seconds=float(_setting("FLASKY_ERROR_MAIL_INTERVAL")))
-                if (
-                    not admin
-                    or await Outbox.filter(
-                        dedupe_key=key, created_at__gte=utcnow() - interval
-                    ).exists()
-                ):
-                    return
-                await queue_mail(admin, subject, "error", dedupe_key=key, report=report)
-        except Exception:  # the database may be what failed: nothing more to do here
-            return
-
-    async def drain(self) -> None:
-        """Wait for the writes scheduled so far (used at shutdown and in tests)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-
-
 # -- wiring -------------------------------------------------------------------------------
 
 
@@ -464,13 +377,9 @@ def _handlers(logger: logging.Logger) -> list[logging.Handler]:
 
 
 def init_app(app: Quart) -> None:
-    """Run one outbox sender per server process (FLASKY_MAIL_SENDER_TASK) and, when
-    FLASKY_MAIL_ERRORS is on (default: production), mail ERROR records to FLASKY_ADMIN."""
+    """Run one outbox sender per server process (FLASKY_MAIL_SENDER_TASK)."""
     sender = MailSender(app)
     app.extensions["flasky_mail_sender"] = sender
-    error_handler = ErrorMailHandler(app)
-    app.extensions["flasky_error_mail"] = error_handler
-    app_logger = logging.getLogger("flasky")
 
     if not app.config.get("MAIL_SERVER") and not app.config.get("TESTING"):
         _log_mail_to_console()
@@ -481,14 +390,7 @@ def init_app(app: Quart) -> None:
     async def _serve() -> Any:
         if app.config.get("FLASKY_MAIL_SENDER_TASK"):
             sender.start()
-        mail_errors = app.config.get("FLASKY_MAIL_ERRORS", app.config.get("PRODUCTION"))
-        if mail_errors and app.config.get("FLASKY_ADMIN"):
-            error_handler.loop = asyncio.get_running_loop()
-            app_logger.addHandler(error_handler)
         try:
             yield
         finally:
-            app_logger.removeHandler(error_handler)
-            await error_handler.drain()
-            error_handler.loop = None
             await sender.stop()

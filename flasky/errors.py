@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from asyncpg import exceptions as pg
 from quart import Quart, Response, g, request, url_for
 from tortoise.exceptions import (
     ConfigurationError,
@@ -60,10 +62,6 @@ WWW_AUTHENTICATE = 'Basic realm="Flasky", charset="UTF-8"'
 
 def _driver_bad_values() -> tuple[type[Exception], ...]:
     """asyncpg's DataError (a value PostgreSQL refuses)."""
-    try:
-        from asyncpg import exceptions as pg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return ()
     return (pg.DataError,)
 
 
@@ -71,10 +69,6 @@ def _driver_outages() -> tuple[type[Exception], ...]:
     """asyncpg's errors for a server that is gone, going, refusing or out of resources.
     Tortoise passes them through untranslated; its pool raises InternalClientError when it
     releases a connection the server dropped mid-query."""
-    try:
-        from asyncpg import exceptions as pg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return ()
     return (
         pg.PostgresConnectionError,
         pg.OperatorInterventionError,
@@ -128,102 +122,116 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+async def _http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description if status == 400 and exc.description else None
+    allowed = getattr(exc, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
+    if message and "browser" in message:
+        message = None  # werkzeug's default text speaks of "the browser": use ours
+    return await error_response(status, message, headers)
+
+
+async def _bad_request(exc: BadRequest) -> Response:
+    return await error_response(exc.status, exc.message)
+
+
+async def _bad_cursor(exc: BadCursor) -> Response:
+    return await error_response(400, "The cursor is not valid.")
+
+
+async def _auth_required(exc: AuthRequired) -> Response:
+    if wants_json() or _is_api() or "Authorization" in request.headers:
+        return await error_response(401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+    login = url_for("auth.login", next=request.full_path.rstrip("?"))
+    return await respond(redirect_to=login, hx_redirect=login)
+
+
+async def _credentials(exc: CredentialsInvalid) -> Response:
+    return await error_response(
+        401, "Invalid credentials.", headers={"WWW-Authenticate": WWW_AUTHENTICATE}
+    )
+
+
+async def _forbidden(exc: Forbidden) -> Response:
+    return await error_response(403, exc.message)
+
+
+async def _unconfirmed(exc: Unconfirmed) -> Response:
+    if wants_json() or _is_api() or "Authorization" in request.headers:
+        return json_error(403, "forbidden", "Unconfirmed account")
+    target = url_for("auth.unconfirmed")
+    return await respond(redirect_to=target, hx_redirect=target)
+
+
+async def _throttled(exc: TooManyRequests) -> Response:
+    first = exc.message or "Too many attempts."
+    message = f"{first} Please wait {wait_text(exc.retry_after)} and try again."
+    return await error_response(429, message, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _bad_host(exc: BadHost) -> Response:
+    return await error_response(400, "This server does not answer for that host name.")
+
+
+async def _integrity(exc: IntegrityError) -> Response:
+    log.info("integrity error on %s %s: %s", request.method, request.path, exc)
+    return await error_response(400, "That conflicts with existing data.")
+
+
+async def _operational(exc: OperationalError) -> Response:
+    if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc):
+        log.warning("database unavailable: %s", exc)
+        return await error_response(503)
+    if isinstance(exc.__cause__, BAD_VALUE):
+        return await _unusable_value(exc)
+    log.exception("database error", exc_info=exc)
+    return await error_response(500)
+
+
+async def _unusable_value(exc: Exception) -> Response:
+    """A value from the request that no row can hold (a 300-character username, a NUL
+    character, an id past the integer range): nothing has it (404), or it cannot be
+    stored (400)."""
+    log.info("unusable value on %s %s: %s", request.method, request.path, exc)
+    return await error_response(404 if request.method in ("GET", "HEAD") else 400)
+
+
+async def _down(exc: Exception) -> Response:
+    log.warning("database unavailable: %s", exc)
+    return await error_response(503)
+
+
+async def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return await error_response(500)
+
+
+# Raised outside Tortoise's OperationalError when the database is gone: 503.
+OUTAGES = (DBConnectionError, ConnectionError, ConfigurationError, TimeoutError, *DRIVER_DOWN)
+HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
+    (HTTPException, _http),
+    (BadRequest, _bad_request),
+    (BadCursor, _bad_cursor),
+    (AuthRequired, _auth_required),
+    (CredentialsInvalid, _credentials),
+    (Forbidden, _forbidden),
+    (Unconfirmed, _unconfirmed),
+    (TooManyRequests, _throttled),
+    (BadHost, _bad_host),
+    (IntegrityError, _integrity),
+    (OperationalError, _operational),
+    (ValidationError, _unusable_value),
+    (OverflowError, _unusable_value),  # SQLite's driver raises it unwrapped
+    *((down, _down) for down in OUTAGES),
+    (Exception, _unexpected),
+)
+
+
 def init_app(app: Quart) -> None:
-    """Register the handlers."""
-
-    @app.errorhandler(HTTPException)
-    async def _http(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        message = exc.description if status == 400 and exc.description else None
-        allowed = getattr(exc, "valid_methods", None)
-        headers = {"Allow": ", ".join(allowed)} if allowed else None
-        if message and "browser" in message:
-            message = None  # werkzeug's default text speaks of "the browser": use ours
-        return await error_response(status, message, headers)
-
-    @app.errorhandler(BadRequest)
-    async def _bad_request(exc: BadRequest) -> Response:
-        return await error_response(exc.status, exc.message)
-
-    @app.errorhandler(BadCursor)
-    async def _bad_cursor(exc: BadCursor) -> Response:
-        return await error_response(400, "The cursor is not valid.")
-
-    @app.errorhandler(AuthRequired)
-    async def _auth_required(exc: AuthRequired) -> Response:
-        if wants_json() or _is_api() or "Authorization" in request.headers:
-            return await error_response(401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
-        login = url_for("auth.login", next=request.full_path.rstrip("?"))
-        return await respond(redirect_to=login, hx_redirect=login)
-
-    @app.errorhandler(CredentialsInvalid)
-    async def _credentials(exc: CredentialsInvalid) -> Response:
-        return await error_response(
-            401, "Invalid credentials.", headers={"WWW-Authenticate": WWW_AUTHENTICATE}
-        )
-
-    @app.errorhandler(Forbidden)
-    async def _forbidden(exc: Forbidden) -> Response:
-        return await error_response(403, exc.message)
-
-    @app.errorhandler(Unconfirmed)
-    async def _unconfirmed(exc: Unconfirmed) -> Response:
-        if wants_json() or _is_api() or "Authorization" in request.headers:
-            return json_error(403, "forbidden", "Unconfirmed account")
-        target = url_for("auth.unconfirmed")
-        return await respond(redirect_to=target, hx_redirect=target)
-
-    @app.errorhandler(TooManyRequests)
-    async def _throttled(exc: TooManyRequests) -> Response:
-        first = exc.message or "Too many attempts."
-        message = f"{first} Please wait {wait_text(exc.retry_after)} and try again."
-        return await error_response(429, message, headers={"Retry-After": str(exc.retry_after)})
-
-    @app.errorhandler(BadHost)
-    async def _bad_host(exc: BadHost) -> Response:
-        return await error_response(400, "This server does not answer for that host name.")
-
-    @app.errorhandler(IntegrityError)
-    async def _integrity(exc: IntegrityError) -> Response:
-        log.info("integrity error on %s %s: %s", request.method, request.path, exc)
-        return await error_response(400, "That conflicts with existing data.")
-
-    @app.errorhandler(OperationalError)
-    async def _operational(exc: OperationalError) -> Response:
-        if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc):
-            log.warning("database unavailable: %s", exc)
-            return await error_response(503)
-        if isinstance(exc.__cause__, BAD_VALUE):
-            return await _unusable_value(exc)
-        log.exception("database error", exc_info=exc)
-        return await error_response(500)
-
-    @app.errorhandler(ValidationError)
-    @app.errorhandler(OverflowError)  # SQLite's driver raises it unwrapped
-    async def _unusable_value(exc: Exception) -> Response:
-        """A value from the request that no row can hold (a 300-character username, a NUL
-        character, an id past the integer range): nothing has it (404), or it cannot be
-        stored (400)."""
-        log.info("unusable value on %s %s: %s", request.method, request.path, exc)
-        return await error_response(404 if request.method in ("GET", "HEAD") else 400)
-
-    for exc_type in (
-        DBConnectionError,
-        ConnectionError,
-        ConfigurationError,
-        TimeoutError,
-        *DRIVER_DOWN,
-    ):
-
-        @app.errorhandler(exc_type)
-        async def _down(exc: Exception) -> Response:
-            log.warning("database unavailable: %s", exc)
-            return await error_response(503)
-
-    @app.errorhandler(Exception)
-    async def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-        return await error_response(500)
+    """Register the handlers (the most specific class wins, as Quart looks them up)."""
+    for exc_type, handler in HANDLERS:
+        app.register_error_handler(exc_type, handler)
 
 
 def wait_text(seconds: int) -> str:

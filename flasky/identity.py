@@ -149,11 +149,11 @@ async def _user_from_authorization(header: str) -> User | None:
 async def require_login() -> User:
     """The signed-in, confirmed viewer, or raise AuthRequired / Unconfirmed."""
     viewer = await current_viewer()
-    if not viewer.is_authenticated:
+    if not isinstance(viewer, User):
         raise AuthRequired()
     if not viewer.confirmed:
         raise Unconfirmed()
-    return viewer  # type: ignore[return-value]
+    return viewer
 
 
 async def require_permission(permission: int) -> User:
@@ -244,10 +244,10 @@ def init_app(app: Quart) -> None:
         if not authenticated_by_header() and current_user.auth_id is None:
             return  # anonymous: no query
         viewer = await current_viewer()
-        if not viewer.is_authenticated:
+        if not isinstance(viewer, User):
             return
         now = utcnow()
-        await viewer.ping(now)  # type: ignore[union-attr]  # each at most once a minute
+        await viewer.ping(now)  # each at most once a minute
         login_session = g.get("login_session")
         if login_session is not None:
             await login_session.touch(now)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, abort, current_app, request
+from tortoise.queryset import QuerySet
 
 from flasky import throttle
 from flasky.cache import anonymous_page_cache
@@ -46,7 +47,7 @@ async def create_post() -> Response:
     viewer: Any = await current_viewer()
     form = await PostForm.bind()
     if not form.validate_on_submit():
-        return await _home(viewer, form, failed=True)
+        return await _home_with_errors(viewer, form)
     await throttle.check_write("posts", viewer.id)
     post = await Post.publish(viewer, form.body.data)
     return await respond(
@@ -238,31 +239,48 @@ async def preview() -> Response:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def _home(viewer: Viewer, form: BaseForm | None, *, failed: bool = False) -> Response:
-    """The home page with the feed this viewer chose; after a failed post, the form again
-    with its errors (only a full page needs the feed then)."""
+def _chosen_feed(viewer: Viewer) -> tuple[QuerySet[Post], bool]:
+    """The feed this viewer chose (everyone's, or followed by the cookie) and whether it
+    is the followed one."""
     followed = viewer.is_authenticated and request.cookies.get(SHOW_FOLLOWED) == "1"
-    query = Post.feed(viewer, followed=followed)
-    feed = None
-    if not failed or representation() == "page":
-        feed = await page_of(query, "POSTS")
-    context = {"feed": feed, "cursor": cursor(), "show_followed": followed}
-    if failed:
-        return await invalid(
-            form,  # type: ignore[arg-type]  # a failed post always has its form
-            "posts/index.html",
-            fragment="posts/_post_form.html",
-            headers=_retarget("#post-form"),
-            preview_html=await _typed_preview(form, "post"),
-            **context,
-        )
+    return Post.feed(viewer, followed=followed), followed
+
+
+async def _home(viewer: Viewer, form: BaseForm | None) -> Response:
+    """The home page: a page of the chosen feed under the post form."""
+    query, followed = _chosen_feed(viewer)
+    feed = await page_of(query, "POSTS")
 
     async def data() -> dict[str, Any]:
-        items = [p.to_json() for p in feed.items]  # type: ignore[union-attr]
-        return collection("posts", items, feed, await query.count(), "posts.index")  # type: ignore[arg-type]
+        items = [p.to_json() for p in feed.items]
+        return collection("posts", items, feed, await query.count(), "posts.index")
 
     return await respond(
-        "posts/index.html", fragment=FEED_PAGE, data=data, form=form, preview_html="", **context
+        "posts/index.html",
+        fragment=FEED_PAGE,
+        data=data,
+        form=form,
+        preview_html="",
+        feed=feed,
+        cursor=cursor(),
+        show_followed=followed,
+    )
+
+
+async def _home_with_errors(viewer: Viewer, form: BaseForm) -> Response:
+    """After a failed post: the form again with its errors. The form's fragment holds no
+    feed, so only a full page queries one."""
+    query, followed = _chosen_feed(viewer)
+    feed = await page_of(query, "POSTS") if representation() == "page" else None
+    return await invalid(
+        form,
+        "posts/index.html",
+        fragment="posts/_post_form.html",
+        headers=_retarget("#post-form"),
+        preview_html=await _typed_preview(form, "post"),
+        feed=feed,
+        cursor=cursor(),
+        show_followed=followed,
     )
 
 

@@ -177,8 +177,12 @@ async def follow_rows(follows: list[Follow], side: str, viewer: Viewer) -> list[
     viewer's follow state, in two queries whatever the length of the page."""
     ids = [getattr(f, f"{side}_id") for f in follows]
     users = {u.id: u for u in await User.with_counts().filter(id__in=ids)} if ids else {}
-    may_follow = viewer.can(Permission.FOLLOW)
-    followed = await Follow.followed_among(viewer.id, ids) if may_follow else set()  # type: ignore[arg-type]
+    may_follow = isinstance(viewer, User) and viewer.can(Permission.FOLLOW)
+    followed = (
+        await Follow.followed_among(viewer.id, ids)
+        if may_follow and isinstance(viewer, User)
+        else set()
+    )
     return [
         FollowRow(users[uid], f.timestamp, uid in followed, may_follow and uid != viewer.id)
         for f, uid in zip(follows, ids, strict=True)

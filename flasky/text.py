@@ -231,7 +231,11 @@ class _Worker:
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
-        self.fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin is None or stdout is None:  # PIPE always gives both
+            raise OSError("the Markdown worker has no pipes")
+        self.stdin, self.stdout = stdin, stdout
+        self.fd = stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buffer = b""
 
@@ -260,9 +264,8 @@ class _Worker:
 
     async def render(self, body: str, kind: str, budget: float) -> tuple[str, str]:
         """Send one body and wait for its HTML, at most `budget` seconds."""
-        stdin = self.process.stdin
-        stdin.write(json.dumps([body, kind]).encode() + b"\n")  # type: ignore[union-attr]
-        stdin.flush()  # type: ignore[union-attr]
+        self.stdin.write(json.dumps([body, kind]).encode() + b"\n")
+        self.stdin.flush()
         status, html = await self._line(budget)
         return status, html
 
@@ -273,9 +276,9 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.process.kill()
             self.process.wait(1)
-        for pipe in (self.process.stdin, self.process.stdout):
+        for pipe in (self.stdin, self.stdout):
             with contextlib.suppress(Exception):
-                pipe.close()  # type: ignore[union-attr]
+                pipe.close()
 
 
 class RenderPool:

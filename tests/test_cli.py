@@ -1,12 +1,13 @@
-"""The `flasky` commands: load (a small data set from make_dataset.py, malformed rows),
-fake, deploy, profile and test — in process where we check data, as real subprocesses
-where we check exit codes and what a person reads."""
+"""The `flasky` commands: dataset (deterministic, the shared generator's bytes), load (a
+small data set, malformed rows), fake, deploy, profile and test — in process where we
+check data, as real subprocesses where we check exit codes and what a person reads."""
 
 from __future__ import annotations
 
 import csv
 import os
 import pstats
+import re
 import shutil
 import signal
 import sqlite3
@@ -25,35 +26,42 @@ from tortoise import Tortoise
 from flasky import db
 from flasky.dataset import (
     DATASET_PASSWORD,
-    FAKE_PASSWORD,
     USERNAME_RE,
     LoadError,
     Renderer,
-    fake_data,
     load_dataset,
     reset_sequences,
 )
+from flasky.fake import FAKE_PASSWORD, fake_data
 from flasky.models import Comment, Follow, Post, Role, User, email_hash
 from flasky.text import render_markdown
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 FLASKY = str(Path(sys.executable).parent / "flasky")
-DATASET_SCRIPT = Path(
+# The team's benchmark generator, when this clone sits beside it (peer applications load
+# the same files); the project's own `flasky dataset` must write the same bytes.
+SHARED_SCRIPT = Path(
     os.environ.get("FLASKY_DATASET_SCRIPT", REPO.parent / "shared" / "bench" / "make_dataset.py")
 )
 SMALL = ["--users", "20", "--posts", "100", "--comments", "200"]
+FILES = ("users.csv", "follows.csv", "posts.csv", "comments.csv")
 
 
 # -- the data set ------------------------------------------------------------------------------
 
 
+def write_with_cli(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FLASKY, "dataset", str(out), *args], check=True, capture_output=True, text=True
+    )
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 users, 100 posts, 200 comments written by the shared make_dataset.py."""
-    assert DATASET_SCRIPT.is_file(), f"make_dataset.py not found at {DATASET_SCRIPT}"
+    """20 users, 100 posts, 200 comments written by `flasky dataset`."""
     out = tmp_path_factory.mktemp("dataset")
-    subprocess.run([sys.executable, str(DATASET_SCRIPT), "--out", str(out), *SMALL], check=True)
+    write_with_cli(out, *SMALL)
     return out
 
 
@@ -79,6 +87,50 @@ async def table_counts() -> tuple[int, int, int, int]:
         await Post.all().count(),
         await Comment.all().count(),
     )
+
+
+def test_dataset_is_deterministic_by_seed(small_dataset: Path, tmp_path: Path):
+    again, other = tmp_path / "again", tmp_path / "other"
+    done = write_with_cli(again, *SMALL)
+    assert "Wrote 20 users, 100 posts, 200 comments" in done.stdout
+    write_with_cli(other, *SMALL, "--seed", "86")
+    for name in FILES:
+        assert (again / name).read_bytes() == (small_dataset / name).read_bytes(), name
+        assert (other / name).read_bytes() != (small_dataset / name).read_bytes(), name
+    users = rows(small_dataset, "users.csv")
+    assert [u["role"] for u in users[:6]] == ["Administrator", *["Moderator"] * 4, "User"]
+    assert {u["confirmed"] for u in users} == {"1"}
+    follows = rows(small_dataset, "follows.csv")
+    assert len(follows) == 20 * 20  # everyone: themselves and (at most 50) of the 19 others
+    assert all(utc(p["timestamp"]).year in (2025, 2026) for p in rows(small_dataset, "posts.csv"))
+
+
+def test_dataset_defaults_are_the_benchmarks():
+    shown = subprocess.run([FLASKY, "dataset", "--help"], capture_output=True, text=True).stdout
+    for option, default in (
+        ("--users", 1000),
+        ("--posts", 50000),
+        ("--comments", 100000),
+        ("--follows", 50),
+        ("--seed", 85),
+    ):
+        assert re.search(rf"{option} INTEGER[^\[]*\[default: {default}[;\]]", shown), option
+
+
+@pytest.mark.skipif(
+    not SHARED_SCRIPT.is_file(),
+    reason=f"the team's shared generator is not beside this clone ({SHARED_SCRIPT}); "
+    "`flasky dataset` is checked on its own above",
+)
+async def test_the_shared_generator_writes_the_same_files(
+    app: Any, small_dataset: Path, tmp_path: Path
+):
+    shared = tmp_path / "shared"
+    subprocess.run([sys.executable, str(SHARED_SCRIPT), "--out", str(shared), *SMALL], check=True)
+    for name in FILES:
+        assert (shared / name).read_bytes() == (small_dataset / name).read_bytes(), name
+    counts = await load_dataset(shared)
+    assert (counts.users, counts.posts, counts.comments) == (20, 100, 200)
 
 
 # -- flasky load, in process -------------------------------------------------------------------

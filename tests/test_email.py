@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from tortoise.transactions import in_transaction
 
-from flasky import create_app, db, email
+from flasky import create_app, db, email, errormail
 from flasky.models import Outbox, Role, User, utcnow
 from tests.conftest import (
     PASSWORD,
@@ -435,7 +435,7 @@ async def test_errors_are_mailed_to_the_admin_once_per_hour(smtp_server):
         assert await Outbox.all().count() == 2
 
         # another process (its own handler, same outbox) does not mail the same error again
-        twin = email.ErrorMailHandler(application)
+        twin = errormail.ErrorMailHandler(application)
         twin.loop = asyncio.get_running_loop()
         logging.getLogger("flasky").addHandler(twin)
         try:

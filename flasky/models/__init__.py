@@ -8,18 +8,20 @@ number of queries whatever its length. Templates get fully loaded objects.
 | module | holds |
 | --- | --- |
 | `base` | `utcnow`, `iso`, `email_hash`, `normal_email`, the count SQL, `UniqueIndex` |
-| `accounts` | `Role`, `AnonymousUser`, `User` |
+| `roles` | `Role`, `AnonymousUser` |
+| `accounts` | `User` |
 | `follows` | `Follow` |
 | `content` | `Post`, `Comment` |
 | `sessions` | `LoginSession`, `ThrottleEvent` |
 | `outbox` | `Outbox` |
 """
 
-from flasky.models.accounts import AnonymousUser, Role, User
+from flasky.models.accounts import User
 from flasky.models.base import PING_INTERVAL, UniqueIndex, email_hash, iso, normal_email, utcnow
 from flasky.models.content import Comment, Post
 from flasky.models.follows import Follow
 from flasky.models.outbox import Outbox
+from flasky.models.roles import AnonymousUser, Role
 from flasky.models.sessions import LoginSession, ThrottleEvent
 
 __all__ = [

@@ -11,9 +11,10 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from flasky.models.accounts import AnonymousUser, User
+from flasky.models.accounts import User
 from flasky.models.base import COMMENT_COUNT_SQL, iso, utcnow
 from flasky.models.follows import Follow
+from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
 from flasky.text import render, render_markdown
 from flasky.urls import url_for
@@ -65,8 +66,8 @@ class Post(Model):
         cls, viewer: User | AnonymousUser | None = None, followed: bool = False
     ) -> QuerySet[Post]:
         """The home feed: everyone's posts, or those of whom `viewer` follows."""
-        if followed and viewer is not None and viewer.is_authenticated:
-            return cls.timeline(viewer)  # type: ignore[arg-type]  # authenticated: a User
+        if followed and isinstance(viewer, User):
+            return cls.timeline(viewer)
         return cls.listing()
 
     @classmethod
