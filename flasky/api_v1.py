@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, jsonify, request
+from quart import Blueprint, Response, current_app, jsonify, request
 from tortoise.queryset import QuerySet
 
 from flasky import throttle
-from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.exceptions import AuthRequired, BadRequest, Forbidden, Unconfirmed
 from flasky.forms import CommentForm, PostForm
-from flasky.identity import current_viewer, require_permission
+from flasky.identity import current_viewer, new_token, require_permission
 from flasky.models import Comment, Post, User
 from flasky.negotiate import form_error_json
 from flasky.permissions import Permission
@@ -46,11 +46,7 @@ async def require_credentials() -> None:
 @bp.post("/tokens/")
 async def get_token() -> Response:
     """A bearer token for a caller that proved its password (a token cannot mint another)."""
-    viewer = await current_viewer()
-    if not isinstance(viewer, User) or getattr(g, "auth_method", None) != "basic":
-        raise CredentialsInvalid()
-    expiration = current_app.config["TOKEN_EXPIRATION"]
-    return jsonify({"token": viewer.generate_auth_token(), "expiration": expiration})
+    return jsonify(await new_token())
 
 
 # -- posts ------------------------------------------------------------------------------
@@ -168,49 +164,56 @@ async def new_post_comment(id: int) -> Response:
 # -- the book's shapes, mapped from each model's own to_json ---------------------------
 
 
+POST_KEYS = ("url", "body", "body_html", "timestamp", "author_url", "comments_url", "comment_count")
+USER_KEYS = (
+    "url", "username", "member_since", "last_seen", "posts_url", "followed_posts_url", "post_count"
+)  # fmt: skip
+COMMENT_KEYS = ("url", "post_url", "body", "body_html", "timestamp", "author_url", "disabled")
+
+
+# Each link: (key, endpoint, the attribute holding the id it takes).
+POST_LINKS = (
+    ("url", "api_v1.get_post", "id"),
+    ("author_url", "api_v1.get_user", "author_id"),
+    ("comments_url", "api_v1.get_post_comments", "id"),
+)
+USER_LINKS = (
+    ("url", "api_v1.get_user", "id"),
+    ("posts_url", "api_v1.get_user_posts", "id"),
+    ("followed_posts_url", "api_v1.get_user_followed_posts", "id"),
+)
+COMMENT_LINKS = (
+    ("url", "api_v1.get_comment", "id"),
+    ("post_url", "api_v1.get_post", "post_id"),
+    ("author_url", "api_v1.get_user", "author_id"),
+)
+
+
 def book_post(post: Post) -> dict[str, Any]:
     """The book's post JSON (author fetched, `comment_count` from `Post.listing`)."""
-    data = post.to_json()
-    return {
-        "url": _url("api_v1.get_post", id=post.id),
-        "body": data["body"],
-        "body_html": data["body_html"],
-        "timestamp": data["timestamp"],
-        "author_url": _url("api_v1.get_user", id=post.author_id),
-        "comments_url": _url("api_v1.get_post_comments", id=post.id),
-        "comment_count": data["comment_count"],
-    }
+    return _book(post, post.to_json(), POST_KEYS, POST_LINKS)
 
 
 def book_user(user: User) -> dict[str, Any]:
     """The book's user JSON (counts from `User.with_counts`)."""
-    data = user.to_json()
-    return {
-        "url": _url("api_v1.get_user", id=user.id),
-        "username": data["username"],
-        "member_since": data["member_since"],
-        "last_seen": data["last_seen"],
-        "posts_url": _url("api_v1.get_user_posts", id=user.id),
-        "followed_posts_url": _url("api_v1.get_user_followed_posts", id=user.id),
-        "post_count": data["post_count"],
-    }
+    return _book(user, user.to_json(), USER_KEYS, USER_LINKS)
 
 
 def book_comment(comment: Comment, show_disabled: bool = False) -> dict[str, Any]:
     """The book's comment JSON; a disabled comment's body only when `show_disabled`."""
-    data = comment.to_json(show_disabled)
-    book = {
-        "url": _url("api_v1.get_comment", id=comment.id),
-        "post_url": _url("api_v1.get_post", id=comment.post_id),
-        "body": data.get("body"),
-        "body_html": data.get("body_html"),
-        "timestamp": data["timestamp"],
-        "author_url": _url("api_v1.get_user", id=comment.author_id),
-        "disabled": data["disabled"],
-    }
-    if "body" not in data:
-        del book["body"], book["body_html"]
-    return book
+    return _book(comment, comment.to_json(show_disabled), COMMENT_KEYS, COMMENT_LINKS)
+
+
+def _book(
+    row: Any,
+    data: dict[str, Any],
+    keys: tuple[str, ...],
+    links: tuple[tuple[str, str, str], ...],
+) -> dict[str, Any]:
+    """The book's keys in the book's order: absolute links into /api/v1 over the model's
+    own JSON (a key the model left out, such as a hidden comment's body, stays out)."""
+    values = {**data, **{key: _url(end, id=getattr(row, attr)) for key, end, attr in links}}
+    return {key: values[key] for key in keys if key in values}
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, current_app, request
 from tortoise.exceptions import IntegrityError
 
 from flasky import security, throttle
 from flasky.email import queue_mail
 from flasky.errors import WWW_AUTHENTICATE, error_response
-from flasky.exceptions import AuthRequired, CredentialsInvalid, Unconfirmed
+from flasky.exceptions import AuthRequired
 from flasky.forms import (
     USERNAME_MESSAGE,
     BaseForm,
@@ -36,6 +36,7 @@ from flasky.forms import (
 from flasky.identity import (
     current_viewer,
     end_sessions,
+    new_token,
     sign_in,
     sign_out,
     verify_credentials,
@@ -247,13 +248,7 @@ async def change_email(token: str) -> Response:
 @bp.post("/tokens")
 async def tokens() -> Response:
     """Trade HTTP Basic email:password for a bearer token; a token cannot mint tokens."""
-    viewer = await current_viewer()
-    if not viewer.is_authenticated or getattr(g, "auth_method", None) != "basic":
-        raise CredentialsInvalid()
-    if not viewer.confirmed:
-        raise Unconfirmed()
-    expiration = int(current_app.config.get("TOKEN_EXPIRATION", 3600))
-    return await respond(data={"token": viewer.generate_auth_token(), "expiration": expiration})
+    return await respond(data=await new_token())
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from quart import Quart, Response, g, request
+from quart import Quart, Response, current_app, g, request
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -154,6 +154,19 @@ async def require_login() -> User:
     if not viewer.confirmed:
         raise Unconfirmed()
     return viewer
+
+
+async def new_token() -> dict[str, str | int]:
+    """`{"token", "expiration"}` for the viewer who sent Basic email:password with this
+    request (a token cannot mint another, a cookie cannot mint one), else
+    CredentialsInvalid; Unconfirmed for an unconfirmed account."""
+    viewer = await current_viewer()
+    if not isinstance(viewer, User) or g.get("auth_method") != "basic":
+        raise CredentialsInvalid()
+    if not viewer.confirmed:
+        raise Unconfirmed()
+    expiration = int(current_app.config["TOKEN_EXPIRATION"])
+    return {"token": viewer.generate_auth_token(), "expiration": expiration}
 
 
 async def require_permission(permission: int) -> User:
