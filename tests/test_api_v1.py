@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-from base64 import b64encode
 from typing import Any
 
 import pytest
 
 from flasky.models import Comment, Post, User
 from tests.conftest import make_user, query_count
+from tests.helpers import api_headers
 
 CAT = "cat-password"
 DOG = "dog-password"
 BASE = "http://localhost"
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def api_headers(username: str, password: str) -> dict[str, str]:
-    """The book's get_api_headers: Basic credentials, JSON both ways."""
-    credentials = b64encode(f"{username}:{password}".encode()).decode()
-    return {
-        "Authorization": f"Basic {credentials}",
-        "Accept": "application/json",
-        "Content-Type": "application/json",
-    }
 
 
 def bearer(token: str) -> dict[str, str]:

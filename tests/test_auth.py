@@ -5,7 +5,6 @@ expired / reused / foreign tokens). Mail goes through the outbox to a real aiosm
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from datetime import timedelta
@@ -26,6 +25,7 @@ from tests.conftest import (
     make_user,
     reset_database,
 )
+from tests.helpers import basic, text
 
 NEW_PASSWORD = "a brand new secret"
 
@@ -36,10 +36,6 @@ def app_config(smtp_server: SMTPSink) -> dict[str, Any]:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-async def text(response: Any) -> str:
-    return await response.get_data(as_text=True)
 
 
 async def post_form(
@@ -80,10 +76,6 @@ def link_in(message: Any, route: str) -> str:
     match = re.search(rf"http://localhost({re.escape(route)}\S+)", body_of(message))
     assert match, body_of(message)
     return match.group(1)
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def aged_token(app: Any, purpose: str, payload: dict[str, Any], age: int) -> str:

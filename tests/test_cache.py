@@ -9,6 +9,7 @@ from quart import Response, flash, get_flashed_messages, redirect, request
 from flasky import cache, create_app
 from flasky.cache import MARK, Entry, PageStore, anonymous_page_cache
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, make_user, reset_database
+from tests.helpers import text
 
 
 @pytest.fixture
@@ -57,10 +58,6 @@ async def probe_app():
 @pytest.fixture
 def probe(probe_app):
     return probe_app.test_client()
-
-
-async def text(response) -> str:
-    return await response.get_data(as_text=True)
 
 
 async def test_anonymous_get_is_rendered_once(probe, probe_app):

@@ -12,11 +12,8 @@ from tortoise.exceptions import DBConnectionError, OperationalError
 from flasky import create_app, db
 from flasky.errors import BadRequest, TooManyRequests
 from flasky.identity import AuthRequired, Forbidden
+from tests.helpers import FORMS, HTMX, JSON
 
-PAGE: dict[str, str] = {}
-HTMX = {"HX-Request": "true"}
-JSON = {"Accept": "application/json"}
-FORMS = pytest.mark.parametrize("headers", [PAGE, HTMX, JSON], ids=["page", "fragment", "json"])
 UNREACHABLE = "postgres://postgres@127.0.0.1:1/flasky_nowhere"
 
 NAMES = {

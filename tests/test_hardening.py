@@ -17,18 +17,11 @@ from flasky import create_app, security, text
 from flasky.cache import store_of
 from flasky.models import Comment, LoginSession, Outbox, Post, User
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, csrf_from, get_csrf, make_user
-
-JSON = {"Accept": "application/json"}
-HTMX = {"HX-Request": "true"}
+from tests.helpers import HTMX, JSON, basic, postgres_admin
 
 
 async def body(response: Any) -> str:
     return await response.get_data(as_text=True)
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 async def login(client: Any, email: str = "john@example.com", password: str = PASSWORD) -> Any:
@@ -662,22 +655,20 @@ def test_a_bad_rate_limit_setting_stops_the_start():
 if TEST_DATABASE_URL.startswith(("postgres://", "postgresql://")):
     from urllib.parse import urlsplit, urlunsplit
 
-    from tests.test_migrations import _admin
-
     async def test_a_database_refusing_connections_is_a_503():
         """SQLSTATE 55000: "database … is not currently accepting connections"."""
         parts = urlsplit(TEST_DATABASE_URL)
         name = f"{parts.path.lstrip('/')}_refusing"
         url = urlunsplit(parts._replace(path=f"/{name}"))
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await _admin(f'CREATE DATABASE "{name}"')
+        await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await postgres_admin(f'CREATE DATABASE "{name}"')
         try:
             application = create_app("testing", DATABASE_URL=url)
             async with application.test_app():
                 client = application.test_client()
                 assert (await client.get("/healthz")).status_code == 200
-                await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-                await _admin(
+                await postgres_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                await postgres_admin(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     f" WHERE datname = '{name}'"
                 )
@@ -686,5 +677,5 @@ if TEST_DATABASE_URL.startswith(("postgres://", "postgresql://")):
                     assert response.status_code == 503, headers
                 assert (await client.get("/healthz")).status_code == 503
         finally:
-            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await postgres_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from base64 import b64encode
 from typing import Any
 
 import pytest
@@ -16,31 +15,12 @@ from tortoise.exceptions import DBConnectionError
 from flasky import create_app
 from flasky.models import Comment, Post, Role, User
 from tests.conftest import TEST_DATABASE_URL, get_csrf, make_user, reset_database
+from tests.helpers import AUTHOR_KEYS, COMMENT_KEYS, JSON, POST_KEYS, USER_KEYS, api_headers
 
 CAT = "cat-password"
 DOG = "dog-password"
 BASE = "http://localhost"
-JSON = {"Accept": "application/json"}
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-POST_KEYS = {
-    "id", "url", "body", "body_html", "timestamp", "author_url", "author", "comments_url",
-    "comment_count",
-}  # fmt: skip
-USER_KEYS = {
-    "id", "url", "username", "name", "location", "about_me", "member_since", "last_seen",
-    "avatar_url", "posts_url", "followed_posts_url", "followers_url", "following_url",
-    "post_count", "followers_count", "following_count",
-}  # fmt: skip
-COMMENT_KEYS = {
-    "id", "url", "post_url", "body", "body_html", "timestamp", "author_url", "author", "disabled",
-}  # fmt: skip
-AUTHOR_KEYS = {"id", "username", "url", "avatar_url"}
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    """Basic credentials, JSON both ways (the book's get_api_headers)."""
-    credentials = b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {credentials}", **JSON, "Content-Type": "application/json"}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -70,7 +50,7 @@ def assert_error(data: dict[str, Any], error: str) -> None:
 
 
 async def test_404(client):
-    response = await client.get("/wrong/url", headers=basic("email", "password"))
+    response = await client.get("/wrong/url", headers=api_headers("email", "password"))
     assert response.status_code == 404
     assert_error(await body_of(response), "not found")
 
@@ -89,7 +69,7 @@ async def test_no_auth_reads_are_public_writes_are_not(client):
 
 async def test_bad_auth(client):
     await make_user("john@example.com", password=CAT)
-    response = await client.get("/", headers=basic("john@example.com", DOG))
+    response = await client.get("/", headers=api_headers("john@example.com", DOG))
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
     assert_error(await body_of(response), "unauthorized")
@@ -98,20 +78,20 @@ async def test_bad_auth(client):
 async def test_token_auth(client):
     await make_user("john@example.com", password=CAT)
 
-    response = await client.get("/", headers=basic("bad-token", ""))
+    response = await client.get("/", headers=api_headers("bad-token", ""))
     assert response.status_code == 401
     response = await client.get("/", headers=bearer("bad-token"))
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
 
-    response = await client.post("/auth/tokens", headers=basic("john@example.com", CAT))
+    response = await client.post("/auth/tokens", headers=api_headers("john@example.com", CAT))
     assert response.status_code == 200
     data = await body_of(response)
     assert data["expiration"] == 3600
     token = data["token"]
     assert token
 
-    response = await client.post("/", headers=basic(token, ""), json={"body": "with token:"})
+    response = await client.post("/", headers=api_headers(token, ""), json={"body": "with token:"})
     assert response.status_code == 201
     response = await client.post("/", headers=bearer(token), json={"body": "with bearer"})
     assert response.status_code == 201
@@ -123,13 +103,13 @@ async def test_tokens_need_a_password(client):
     response = await client.post("/auth/tokens", headers=JSON)
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
-    response = await client.post("/auth/tokens", headers=basic("john@example.com", DOG))
+    response = await client.post("/auth/tokens", headers=api_headers("john@example.com", DOG))
     assert response.status_code == 401
     assert_error(await body_of(response), "unauthorized")
 
 
 async def test_anonymous_credentials(client):
-    response = await client.get("/", headers=basic("", ""))
+    response = await client.get("/", headers=api_headers("", ""))
     assert response.status_code == 401
 
 
@@ -137,7 +117,7 @@ async def test_unconfirmed_account(client):
     await make_user("john@example.com", password=CAT, confirmed=False)
     for method, path in (("GET", "/"), ("POST", "/"), ("GET", "/moderate")):
         response = await client.open(
-            path, method=method, headers=basic("john@example.com", CAT), json={"body": "x"}
+            path, method=method, headers=api_headers("john@example.com", CAT), json={"body": "x"}
         )
         assert response.status_code == 403, path
         assert await body_of(response) == {"error": "forbidden", "message": "Unconfirmed account"}
@@ -146,7 +126,7 @@ async def test_unconfirmed_account(client):
 
 async def test_posts(client):
     john = await make_user("john@example.com", "john", password=CAT)
-    headers = basic("john@example.com", CAT)
+    headers = api_headers("john@example.com", CAT)
 
     # an empty post
     response = await client.post("/", headers=headers, json={"body": ""})
@@ -205,7 +185,7 @@ async def test_users(client):
     await make_user("john@example.com", "john", password=CAT)
     await make_user("susan@example.com", "susan", password=DOG)
     for name in ("john", "susan"):
-        response = await client.get(f"/user/{name}", headers=basic("susan@example.com", DOG))
+        response = await client.get(f"/user/{name}", headers=api_headers("susan@example.com", DOG))
         assert response.status_code == 200
         data = await body_of(response)
         assert data["username"] == name
@@ -231,7 +211,7 @@ async def test_comments(client):
     # write a comment
     response = await client.post(
         f"/post/{post.id}/comments",
-        headers=basic("susan@example.com", DOG),
+        headers=api_headers("susan@example.com", DOG),
         json={"body": "Good [post](http://example.com)!"},
     )
     assert response.status_code == 201
@@ -246,7 +226,7 @@ async def test_comments(client):
     assert data["disabled"] is False
 
     # get it back
-    response = await client.get(url, headers=basic("john@example.com", CAT))
+    response = await client.get(url, headers=api_headers("john@example.com", CAT))
     assert response.status_code == 200
     data = await body_of(response)
     assert data["url"] == url
@@ -255,7 +235,7 @@ async def test_comments(client):
     # another comment; the post's comments, oldest first
     await add_comment(john, post, "Thank you!")
     response = await client.get(
-        f"/post/{post.id}/comments", headers=basic("susan@example.com", DOG)
+        f"/post/{post.id}/comments", headers=api_headers("susan@example.com", DOG)
     )
     assert response.status_code == 200
     data = await body_of(response)
@@ -268,7 +248,7 @@ async def test_comments(client):
     assert post_json["comment_count"] == 2
 
     # all the comments: the moderation queue, newest first (moderators only)
-    response = await client.get("/moderate", headers=basic("mod@example.com", CAT))
+    response = await client.get("/moderate", headers=api_headers("mod@example.com", CAT))
     assert response.status_code == 200
     data = await body_of(response)
     assert data["count"] == 2
@@ -276,7 +256,7 @@ async def test_comments(client):
         "Thank you!",
         "Good [post](http://example.com)!",
     ]
-    response = await client.get("/moderate", headers=basic("susan@example.com", DOG))
+    response = await client.get("/moderate", headers=api_headers("susan@example.com", DOG))
     assert response.status_code == 403
     assert_error(await body_of(response), "forbidden")
 
@@ -291,7 +271,7 @@ async def test_edit_and_delete_author_or_admin(client):
     post = await add_post(john, "original")
     url = f"/post/{post.id}"
 
-    susan = basic("susan@example.com", DOG)
+    susan = api_headers("susan@example.com", DOG)
     response = await client.put(url, headers=susan, json={"body": "hijacked"})
     assert response.status_code == 403
     assert_error(await body_of(response), "forbidden")
@@ -303,7 +283,7 @@ async def test_edit_and_delete_author_or_admin(client):
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
 
-    admin = basic("admin@example.com", CAT)
+    admin = api_headers("admin@example.com", CAT)
     response = await client.put(url, headers=admin, json={"body": "by admin"})
     assert response.status_code == 200
     assert (await body_of(response))["body"] == "by admin"
@@ -315,7 +295,7 @@ async def test_edit_and_delete_author_or_admin(client):
 async def test_follow_and_unfollow(client):
     await make_user("john@example.com", "john", password=CAT)
     await make_user("susan@example.com", "susan", password=DOG)
-    headers = basic("john@example.com", CAT)
+    headers = api_headers("john@example.com", CAT)
 
     for _ in range(2):  # idempotent
         response = await client.post("/follow/susan", headers=headers)
@@ -349,7 +329,7 @@ async def test_moderation_enable_disable(client):
     await make_user("mod@example.com", "mod", password=DOG, role="Moderator")
     post = await add_post(john)
     comment = await add_comment(john, post, "rude words")
-    mod, user = basic("mod@example.com", DOG), basic("john@example.com", CAT)
+    mod, user = api_headers("mod@example.com", DOG), api_headers("john@example.com", CAT)
 
     response = await client.post(f"/moderate/disable/{comment.id}", headers=user)
     assert response.status_code == 403
@@ -383,7 +363,7 @@ async def test_every_page_route_answers_json(client):
     admin = await make_user("admin@example.com", "admin", password=DOG, role="Administrator")
     post = await add_post(john)
     comment = await add_comment(john, post)
-    as_admin = basic("admin@example.com", DOG)
+    as_admin = api_headers("admin@example.com", DOG)
     expected_keys = {
         "/": {"posts", "next", "count"},
         f"/post/{post.id}": POST_KEYS,
@@ -411,7 +391,7 @@ async def test_every_page_route_answers_json(client):
 
 async def test_edit_profile_over_json(client):
     await make_user("john@example.com", "john", password=CAT)
-    headers = basic("john@example.com", CAT)
+    headers = api_headers("john@example.com", CAT)
     response = await client.post(
         "/edit-profile", headers=headers, json={"name": "John", "location": "Lisbon"}
     )
@@ -479,9 +459,11 @@ async def test_token_json_writes_need_no_csrf(client):
     john = await make_user("john@example.com", "john", password=CAT)
     await make_user("susan@example.com", "susan", password=DOG)
     token = (
-        await body_of(await client.post("/auth/tokens", headers=basic("john@example.com", CAT)))
+        await body_of(
+            await client.post("/auth/tokens", headers=api_headers("john@example.com", CAT))
+        )
     )["token"]
-    for headers in (bearer(token), basic(token, ""), basic("john@example.com", CAT)):
+    for headers in (bearer(token), api_headers(token, ""), api_headers("john@example.com", CAT)):
         response = await client.post("/", headers=headers, json={"body": "no csrf needed"})
         assert response.status_code == 201
         post_url = response.headers["Location"]
@@ -517,7 +499,7 @@ async def test_token_json_writes_need_no_csrf(client):
 async def test_bad_json_is_400(client, payload, content_type):
     john = await make_user("john@example.com", "john", password=CAT)
     post = await add_post(john, "original")
-    headers = {**basic("john@example.com", CAT), "Content-Type": content_type}
+    headers = {**api_headers("john@example.com", CAT), "Content-Type": content_type}
     for method, path in (("POST", "/"), ("PUT", f"/post/{post.id}")):
         response = await client.open(path, method=method, headers=headers, data=payload)
         assert response.status_code == 400, (method, path)
@@ -529,7 +511,7 @@ async def test_bad_json_is_400(client, payload, content_type):
 async def test_comment_bodies_checked(client):
     john = await make_user("john@example.com", "john", password=CAT)
     post = await add_post(john)
-    headers = basic("john@example.com", CAT)
+    headers = api_headers("john@example.com", CAT)
     url = f"/post/{post.id}/comments"
     for payload in ({"body": "x" * 2_001}, {"body": ""}, {"body": 1}, {}, ["x"]):
         response = await client.post(url, headers=headers, json=payload)
@@ -548,7 +530,7 @@ async def test_wrong_permission_is_403(client):
     post = await add_post(john)
     john.role.permissions = 0
     await john.role.save()
-    headers = basic("john@example.com", CAT)
+    headers = api_headers("john@example.com", CAT)
     for path, payload in (("/", {"body": "x"}), (f"/post/{post.id}/comments", {"body": "x"})):
         response = await client.post(path, headers=headers, json=payload)
         assert response.status_code == 403, path
@@ -560,7 +542,9 @@ async def test_wrong_permission_is_403(client):
 async def test_method_not_allowed_is_405(client):
     await make_user("john@example.com", "john", password=CAT)
     for method, path in (("DELETE", "/"), ("PUT", "/user/john"), ("GET", "/follow/john")):
-        response = await client.open(path, method=method, headers=basic("john@example.com", CAT))
+        response = await client.open(
+            path, method=method, headers=api_headers("john@example.com", CAT)
+        )
         assert response.status_code == 405, path
         assert_error(await body_of(response), "method not allowed")
         assert response.headers["Allow"]
@@ -569,7 +553,9 @@ async def test_method_not_allowed_is_405(client):
 async def test_payload_too_large_is_413(client):
     await make_user("john@example.com", "john", password=CAT)
     response = await client.post(
-        "/", headers=basic("john@example.com", CAT), data=json.dumps({"body": "x" * (1 << 20)})
+        "/",
+        headers=api_headers("john@example.com", CAT),
+        data=json.dumps({"body": "x" * (1 << 20)}),
     )
     assert response.status_code == 413
     assert_error(await body_of(response), "payload too large")
@@ -579,9 +565,9 @@ async def test_payload_too_large_is_413(client):
 async def test_too_many_password_failures_is_429(client):
     await make_user("john@example.com", "john", password=CAT)
     for _ in range(5):
-        response = await client.get("/", headers=basic("john@example.com", DOG))
+        response = await client.get("/", headers=api_headers("john@example.com", DOG))
         assert response.status_code == 401
-    response = await client.post("/auth/tokens", headers=basic("john@example.com", CAT))
+    response = await client.post("/auth/tokens", headers=api_headers("john@example.com", CAT))
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
     assert_error(await body_of(response), "too many requests")
@@ -683,7 +669,7 @@ async def test_walking_next_sees_every_item_once(client):
         assert seen == expected_posts, path
     seen = [c["id"] for c in await walk(client, f"{BASE}/post/{posts[0].id}/comments", "comments")]
     assert seen == [c.id for c in comments]
-    queue = await walk(client, f"{BASE}/moderate", "comments", basic("mod@example.com", DOG))
+    queue = await walk(client, f"{BASE}/moderate", "comments", api_headers("mod@example.com", DOG))
     assert [c["id"] for c in queue] == [c.id for c in reversed(comments)]
     followers = await walk(client, f"{BASE}/followers/john", "follows")
     assert sorted(f["user"]["id"] for f in followers) == sorted([f.id for f in fans] + [mod.id])

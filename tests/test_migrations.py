@@ -24,6 +24,7 @@ from tortoise import Tortoise
 
 from flasky import db
 from flasky.db import MIGRATIONS, tortoise_config
+from tests.helpers import postgres_admin
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or "sqlite://:memory:"
 ON_POSTGRES = urlsplit(TEST_DATABASE_URL).scheme in {"postgres", "postgresql", "asyncpg"}
@@ -121,29 +122,19 @@ def scratch_url(suffix: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def scratch_databases() -> Iterator[tuple[str, str]]:
     """Two empty PostgreSQL databases beside the test database, dropped afterwards."""
     urls = (scratch_url("mig_a"), scratch_url("mig_b"))
     names = [urlsplit(u).path.lstrip("/") for u in urls]
     for name in names:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield urls
     finally:
         for name in names:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def postgres_schema(url: str) -> dict[str, Any]:

@@ -11,9 +11,8 @@ import pytest
 
 from flasky.models import Comment, Post, Role, User, email_hash
 from tests.conftest import csrf_from, make_user, query_count
-from tests.test_social import HTMX, JSON, PAGE, USER_KEYS, assert_form, csrf, login, text
+from tests.helpers import FORMS, HTMX, JSON, PAGE, USER_KEYS, assert_form, csrf, login, text
 
-FORMS = pytest.mark.parametrize("headers", [PAGE, HTMX, JSON], ids=["page", "fragment", "json"])
 COMMENT_KEYS = {
     "id", "url", "post_url", "body", "body_html", "timestamp", "author_url", "author",
     "disabled",

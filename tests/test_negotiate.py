@@ -15,9 +15,8 @@ from flasky.negotiate import (
     wants_fragment,
     wants_json,
 )
+from tests.helpers import HTMX, JSON
 
-HTMX = {"HX-Request": "true"}
-JSON = {"Accept": "application/json"}
 CONTEXT = {"code": 418, "message": "I am a teapot"}
 
 

@@ -12,18 +12,9 @@ import pytest
 
 from flasky.models import Follow, Post, User
 from flasky.social import identicon_svg
-from tests.conftest import PASSWORD, AuthActions, csrf_from, make_user, query_count
+from tests.conftest import csrf_from, make_user, query_count
+from tests.helpers import FORMS, HTMX, JSON, PAGE, USER_KEYS, assert_form, csrf, login, text
 
-PAGE: dict[str, str] = {}
-HTMX = {"HX-Request": "true"}
-JSON = {"Accept": "application/json"}
-FORMS = pytest.mark.parametrize("headers", [PAGE, HTMX, JSON], ids=["page", "fragment", "json"])
-
-USER_KEYS = {
-    "id", "url", "username", "name", "location", "about_me", "member_since", "last_seen",
-    "avatar_url", "posts_url", "followed_posts_url", "followers_url", "following_url",
-    "post_count", "followers_count", "following_count",
-}  # fmt: skip
 POST_KEYS = {
     "id", "url", "body", "body_html", "timestamp", "author_url", "author", "comments_url",
     "comment_count",
@@ -32,22 +23,6 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-async def login(client: Any, user: User) -> None:
-    """Sign `user` in through the real login form."""
-    response = await AuthActions(client).login(user.email, PASSWORD)
-    assert response.status_code in (302, 303), await text(response)
-
-
-async def csrf(client: Any) -> str:
-    """A CSRF token of the signed-in client's session (from the own-profile form)."""
-    response = await client.get("/edit-profile", headers=HTMX)
-    return csrf_from(await response.get_data(as_text=True))
-
-
-async def text(response: Any) -> str:
-    return await response.get_data(as_text=True)
 
 
 async def make_posts(author: User, n: int, start: int = 0) -> None:
@@ -70,18 +45,6 @@ async def make_followers(user: User, n: int, prefix: str = "fan") -> list[User]:
         )
         fans.append(fan)
     return fans
-
-
-def assert_form(headers: dict[str, str], response: Any, body: str, fragment_id: str) -> None:
-    """The answer has the form `headers` asked for, and `Vary`."""
-    assert response.status_code == 200
-    assert "HX-Request" in response.headers["Vary"] and "Accept" in response.headers["Vary"]
-    if headers is JSON:
-        assert response.mimetype == "application/json"
-    elif headers is HTMX:
-        assert "<html" not in body and fragment_id in body
-    else:
-        assert body.lstrip().lower().startswith("<!doctype html>") and fragment_id in body
 
 
 @pytest.fixture
