@@ -24,8 +24,8 @@ import aiosmtplib
 from quart import Quart, current_app
 from tortoise.transactions import in_transaction
 
-from flasky import db
-from flasky.models import LoginSession, Outbox, ThrottleEvent, utcnow
+from flasky import db, throttle
+from flasky.models import LoginSession, Outbox, utcnow
 
 log = logging.getLogger("flasky.email")
 
@@ -323,10 +323,10 @@ class MailSender:
 
 
 async def housekeeping() -> None:
-    """Drop what no rule reads any more: throttle events older than a day, sessions
-    unused for longer than their cookie lives."""
+    """Drop what no rule reads any more: throttle events past the longest window,
+    sessions unused for longer than their cookie lives."""
     now = utcnow()
-    await ThrottleEvent.purge(now - timedelta(days=1))
+    await throttle.prune(now)
     duration = float(current_app.config.get("QUART_AUTH_DURATION") or 365 * 24 * 3600)
     await LoginSession.purge(now - timedelta(seconds=duration))
 

@@ -57,10 +57,6 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
 
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
-
 
 async def keyset_page(
     query: QuerySet[Any],

@@ -39,11 +39,6 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-def hash_password_sync(password: str) -> str:
-    """The same hash, for bulk loaders that compute one hash and reuse it."""
-    return _hasher.hash(password)
-
-
 async def verify_password(password_hash: str, password: str) -> bool:
     """True when `password` matches; runs in a worker thread."""
     if not password_hash:

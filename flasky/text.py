@@ -187,11 +187,6 @@ def render_many(bodies: list[str], kind: str = "post") -> list[str]:
     return [render_markdown(body, kind) for body in bodies]
 
 
-def render_markdown_full(body: str, kind: str = "post") -> str:
-    """The full Markdown + bleach path, without the plain-prose shortcut (for tests)."""
-    return _cleaner(kind).clean(_markdown().convert(body))
-
-
 # -- the worker pool ------------------------------------------------------------------------
 # Each worker is `python -m flasky.text`: a fresh interpreter (nothing inherited from a
 # server process with threads and an event loop) reading one JSON line per body on stdin

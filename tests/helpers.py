@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from flasky.models import Comment
+from flasky.text import render_markdown
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, AuthActions, csrf_from
 
 # The three representations of every URL (compared by identity: `headers is JSON`).
@@ -84,3 +86,10 @@ async def postgres_admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def set_body(row: Any, body: str) -> None:
+    """Give an unsaved Post or Comment a body and its sanitised HTML, as a bulk path does
+    (the routes render through `render_body`, off the event loop)."""
+    row.body = body
+    row.body_html = render_markdown(body, "comment" if isinstance(row, Comment) else "post")

@@ -12,7 +12,7 @@ import pytest
 
 from flasky.models import Comment, Post, User
 from tests.conftest import make_user, query_count
-from tests.helpers import api_headers
+from tests.helpers import api_headers, set_body
 
 CAT = "cat-password"
 DOG = "dog-password"
@@ -26,14 +26,14 @@ def bearer(token: str) -> dict[str, str]:
 
 async def add_post(author: User, body: str = "body of the post") -> Post:
     post = Post(author=author)
-    post.set_body(body)
+    set_body(post, body)
     await post.save()
     return post
 
 
 async def add_comment(author: User, post: Post, body: str = "Thank you!", **extra: Any) -> Comment:
     comment = Comment(author=author, post=post, **extra)
-    comment.set_body(body)
+    set_body(comment, body)
     await comment.save()
     return comment
 

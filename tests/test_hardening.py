@@ -17,7 +17,7 @@ from flasky import create_app, security, text
 from flasky.cache import store_of
 from flasky.models import Comment, LoginSession, Outbox, Post, User
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, csrf_from, get_csrf, make_user
-from tests.helpers import HTMX, JSON, basic, postgres_admin
+from tests.helpers import HTMX, JSON, basic, postgres_admin, set_body
 
 
 async def body(response: Any) -> str:
@@ -45,10 +45,10 @@ WORM = (
 async def test_bodies_comments_and_previews_sit_in_hx_disable_containers(client):
     author = await make_user()
     post = Post(author=author)
-    post.set_body("A [link](/api/v1/posts/1) and *markdown*.")
+    set_body(post, "A [link](/api/v1/posts/1) and *markdown*.")
     await post.save()
     comment = Comment(author=author, post=post)
-    comment.set_body("a *comment* with [a link](/post/1)")
+    set_body(comment, "a *comment* with [a link](/post/1)")
     await comment.save()
     for path in ("/", f"/post/{post.id}", "/user/john"):
         html = await body(await client.get(path))

@@ -11,7 +11,18 @@ import pytest
 
 from flasky.models import Comment, Post, Role, User, email_hash
 from tests.conftest import csrf_from, make_user, query_count
-from tests.helpers import FORMS, HTMX, JSON, PAGE, USER_KEYS, assert_form, csrf, login, text
+from tests.helpers import (
+    FORMS,
+    HTMX,
+    JSON,
+    PAGE,
+    USER_KEYS,
+    assert_form,
+    csrf,
+    login,
+    set_body,
+    text,
+)
 
 COMMENT_KEYS = {
     "id", "url", "post_url", "body", "body_html", "timestamp", "author_url", "author",
@@ -51,7 +62,7 @@ async def make_comments(post: Post, author: User, n: int, start: int = 0) -> lis
             timestamp=BASE + timedelta(minutes=i),
             disabled=i % 3 == 2,
         )
-        comment.set_body(f"Comment number {i}")
+        set_body(comment, f"Comment number {i}")
         comments.append(comment)
     await Comment.bulk_create(comments)
     return list(await Comment.filter(post_id=post.id).order_by("timestamp", "id"))

@@ -23,7 +23,6 @@ async def test_hashes_are_argon2id_and_verify():
     assert digest.startswith("$argon2id$")
     assert await security.verify_password(digest, "correct horse")
     assert not await security.verify_password(digest, "wrong horse")
-    assert security.hash_password_sync("x").startswith("$argon2id$")
 
 
 @pytest.mark.parametrize("stored", ["", "not-a-hash", "$argon2id$v=19$broken"])

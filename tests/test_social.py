@@ -13,7 +13,18 @@ import pytest
 from flasky.models import Follow, Post, User
 from flasky.social import identicon_svg
 from tests.conftest import csrf_from, make_user, query_count
-from tests.helpers import FORMS, HTMX, JSON, PAGE, USER_KEYS, assert_form, csrf, login, text
+from tests.helpers import (
+    FORMS,
+    HTMX,
+    JSON,
+    PAGE,
+    USER_KEYS,
+    assert_form,
+    csrf,
+    login,
+    set_body,
+    text,
+)
 
 POST_KEYS = {
     "id", "url", "body", "body_html", "timestamp", "author_url", "author", "comments_url",
@@ -30,7 +41,7 @@ async def make_posts(author: User, n: int, start: int = 0) -> None:
     posts = []
     for i in range(start, start + n):
         post = Post(author_id=author.id, timestamp=BASE + timedelta(minutes=i))
-        post.set_body(f"Post number {i} by {author.username}")
+        set_body(post, f"Post number {i} by {author.username}")
         posts.append(post)
     await Post.bulk_create(posts)
 

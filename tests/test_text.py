@@ -12,11 +12,19 @@ import pytest
 from flasky.text import (
     COMMENT_TAGS,
     POST_TAGS,
+    _cleaner,
+    _markdown,
     render_many,
     render_markdown,
-    render_markdown_full,
     render_plain,
 )
+
+
+def render_markdown_full(body: str, kind: str = "post") -> str:
+    """The full Markdown + bleach path, without the plain-prose shortcut: the answer the
+    shortcut must give."""
+    return _cleaner(kind).clean(_markdown().convert(body))
+
 
 TAG_RE = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)")
 

@@ -16,7 +16,7 @@ from flasky.models.base import COMMENT_COUNT_SQL, iso, utcnow
 from flasky.models.follows import Follow
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
-from flasky.text import render, render_markdown
+from flasky.text import render
 from flasky.urls import url_for
 
 
@@ -39,11 +39,6 @@ class Post(Model):
             Index(fields=("timestamp", "id"), name="ix_posts_ts"),
             Index(fields=("author_id", "timestamp", "id"), name="ix_posts_author_ts"),
         )
-
-    def set_body(self, body: str) -> None:
-        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
-        self.body = body
-        self.body_html = render_markdown(body, "post")
 
     async def render_body(self, body: str) -> None:
         """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
@@ -139,11 +134,6 @@ class Comment(Model):
 
     author_id: int
     post_id: int
-
-    def set_body(self, body: str) -> None:
-        """Set the Markdown body and its sanitised HTML together (here, for bulk paths)."""
-        self.body = body
-        self.body_html = render_markdown(body, "comment")
 
     async def render_body(self, body: str) -> None:
         """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""

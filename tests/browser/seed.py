@@ -15,6 +15,7 @@ from typing import Any
 
 from flasky import create_app, db, security
 from flasky.models import Comment, Follow, Post, Role, User, utcnow
+from tests.helpers import set_body
 
 PASSWORD = "browser-pass-123"
 
@@ -127,10 +128,10 @@ async def seed() -> dict[str, Any]:
     for i in range(POST_COUNT):
         when = now - timedelta(minutes=47 * (i + 1))
         post = Post(author=users[authors[i % len(authors)]], timestamp=when)
-        post.set_body(f"{BODIES[i % len(BODIES)]}\n\nPost number {i + 1}.")
+        set_body(post, f"{BODIES[i % len(BODIES)]}\n\nPost number {i + 1}.")
         posts.append(post)
     xss = Post(author=users["mallory"], timestamp=now - timedelta(minutes=47 * 3 + 5))
-    xss.set_body(XSS_BODY)
+    set_body(xss, XSS_BODY)
     posts.append(xss)
     await Post.bulk_create(posts)
     by_number = {
@@ -164,7 +165,7 @@ async def seed() -> dict[str, Any]:
             disabled=disabled,
             timestamp=now - timedelta(minutes=minutes),
         )
-        comment.set_body(body)
+        set_body(comment, body)
         rows.append(comment)
     await Comment.bulk_create(rows)
     ids = {c.body: c.id for c in await Comment.all()}

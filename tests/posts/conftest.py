@@ -11,7 +11,7 @@ import pytest
 
 from flasky.models import Comment, Post, User, utcnow
 from tests.conftest import csrf_from, make_user
-from tests.helpers import text
+from tests.helpers import set_body, text
 
 XSS = (
     "<script>alert(1)</script> <img src=x onerror=alert(2)> "
@@ -58,7 +58,7 @@ async def write_posts(author: User, n: int, *, same_time: bool = False) -> list[
     posts = []
     for i in range(n):
         post = Post(author=author, timestamp=start if same_time else start + timedelta(seconds=i))
-        post.set_body(f"post number {i}")
+        set_body(post, f"post number {i}")
         posts.append(post)
     await Post.bulk_create(posts)
     return list(await Post.filter(author_id=author.id).order_by("id").values_list("id", flat=True))
@@ -70,7 +70,7 @@ async def write_comments(author: User, post_id: int, n: int) -> list[int]:
     comments = []
     for i in range(n):
         comment = Comment(author=author, post_id=post_id, timestamp=start + timedelta(seconds=i))
-        comment.set_body(f"comment number {i}")
+        set_body(comment, f"comment number {i}")
         comments.append(comment)
     await Comment.bulk_create(comments)
     return list(
