@@ -1,1 +1,1 @@
-"""Benchmarks: load the shared data set, serve it as hypercorn.toml says, drive it with wrk."""
+"""Benchmarks: load `flasky dataset`, serve it as hypercorn.toml says, drive it with wrk."""
