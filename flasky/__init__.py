@@ -21,6 +21,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         email,
         errormail,
         errors,
+        feed,
         health,
         identity,
         moderation,
@@ -46,6 +47,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     templating.init_app(app)
     errors.init_app(app)
     email.init_app(app)
+    feed.init_app(app)
     errormail.init_app(app)
     throttle.init_app(app)
     cache.init_app(app)

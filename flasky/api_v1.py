@@ -87,7 +87,7 @@ async def edit_post(id: int) -> Response:
     if not form.validate_on_submit():
         return form_error_json(form)
     if form.body.data != post.body:
-        await post.change_body(form.body.data)
+        await post.change_body(form.body.data, actor=viewer.id)
     return jsonify(book_post(post))
 
 

@@ -35,7 +35,6 @@ from flasky.forms import (
 )
 from flasky.identity import (
     current_viewer,
-    end_sessions,
     new_token,
     sign_in,
     sign_out,
@@ -154,9 +153,7 @@ async def change_password() -> Response:
     form = await ChangePasswordForm.bind()
     if form.validate_on_submit():
         if await verify_credentials(viewer.email, form.old_password.data, viewer):
-            await viewer.set_password(form.password.data)
-            await viewer.save(update_fields=["password_hash"])
-            await end_sessions(viewer)  # every session ends, in every process
+            await viewer.change_password(form.password.data)  # every session ends
             await sign_in(viewer)  # and this browser gets a new one
             return await finish(url_for("posts.index"), "Your password has been updated.")
         form.old_password.errors.append("Invalid password.")
@@ -199,8 +196,7 @@ async def password_reset(token: str) -> Response:
         )
     form = await PasswordResetForm.bind()
     if form.validate_on_submit() and await User.reset_password(token, form.password.data):
-        await throttle.forgive_account(found[0].email)
-        await end_sessions(found[0])
+        await throttle.forgive_account(found[0].email)  # its sessions ended with the password
         return await finish(url_for("auth.login"), "Your password has been updated.")
     return await form_page(
         "auth/reset_password.html",

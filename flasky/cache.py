@@ -2,8 +2,9 @@
 
 Most traffic to a social site is people who are not logged in reading the same pages.
 `@anonymous_page_cache` marks the answer of a GET (page, htmx fragment or JSON) as one
-the next anonymous reader of the same URL may be handed, for
-`FLASKY_PAGE_CACHE_SECONDS` (0 turns it off). It stays out of the way of everything
+the next anonymous reader of the same URL may be handed until something it shows
+changes (the change feed, `flasky/feed.py`), for at most `FLASKY_PAGE_CACHE_SECONDS`
+(a long safety limit; 0 turns the cache off). It stays out of the way of everything
 personal: a request with an auth cookie or an `Authorization` header, with flash messages
 waiting, or whose answer sets a cookie, is never served from or stored in the cache.
 
@@ -17,9 +18,17 @@ same `negotiate.representation_from` in both):
 - The decorator serves, inside Quart, the anonymous readers who carry a session cookie
   (a CSRF token from a visit to the login form): it checks for pending flash messages.
 
+What an entry shows is recorded while it renders: every post, comment and user row built
+from the database adds its topic (`models.base.Shown`: "post:12"), and a view adds the
+lists it shows (`shows("posts")`). The entry keeps those topics and the feed's stamp from
+when it began to render; it is dropped the moment an event names one of them (a write of
+this process before its writer answers, another process's as soon as the listener hears
+it), and never stored if one moved while it rendered. While the listener cannot hear the
+database nothing is served or stored.
+
 An answer that is not stored (a 404 for a deleted post, a 500, a cookie) removes the
-entry it would have replaced. When an entry expires, one request renders it again while
-the others get the old copy, for at most `STALE_GRACE` seconds (a request that hangs,
+entry it would have replaced. When an entry reaches its safety limit, one request renders
+it again while the others get the old copy, for at most `STALE_GRACE` seconds (a request that hangs,
 say one that declared a body and never sent it, cannot keep an old answer alive).
 GETs that carry a body are never served from, nor stored in, the cache.
 """
@@ -38,6 +47,8 @@ from quart import Quart, Response, current_app, g, request, session
 from quart.wrappers.response import DataBody
 from werkzeug.http import parse_cookie
 
+from flasky.feed import VERSIONS
+from flasky.models.base import SHOWN
 from flasky.negotiate import representation_from
 from flasky.urls import BAD_HOST
 
@@ -50,6 +61,8 @@ STALE_GRACE = 1.0
 MARK = "X-Flasky-Page-Cache"
 # In the scope of a request the middleware is rendering: a stale entry is not for it.
 RENDERING = "flasky.page_cache_rendering"
+# In the scope of a cacheable request: (the feed stamp it started at, the topics shown).
+SHOWN_KEY = "flasky.page_cache_shown"
 DROP = "drop"
 _MARK_BYTES = MARK.lower().encode()
 
@@ -59,12 +72,15 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Entry:
-    """A stored answer and when it stops being fresh."""
+    """A stored answer, what it showed (change-feed topics, from `stamp` on) and when
+    its safety time to live ends."""
 
     expires: float
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+    topics: frozenset[str] = frozenset()
+    stamp: int = 0
 
 
 class PageStore:
@@ -80,6 +96,9 @@ class PageStore:
         renders it anew."""
         entry = self.entries.get(key)
         if entry is None:
+            return None
+        if not VERSIONS.fresh(entry.topics, entry.stamp):  # something it shows changed
+            del self.entries[key]
             return None
         if entry.expires <= now:
             if not stale_ok:
@@ -100,7 +119,11 @@ class PageStore:
             self.rendering.pop(key, None)
 
     def put(self, key: Key, entry: Entry) -> None:
-        """Store `entry`, dropping the least recently used entries past MAX_ENTRIES."""
+        """Store `entry`, dropping the least recently used entries past MAX_ENTRIES —
+        unless something it shows changed while it rendered."""
+        if not VERSIONS.fresh(entry.topics, entry.stamp):
+            self.entries.pop(key, None)
+            return
         self.entries[key] = entry
         self.entries.move_to_end(key)
         while len(self.entries) > MAX_ENTRIES:
@@ -123,6 +146,14 @@ def store_of(app: Quart) -> PageStore:
 def clear(app: Quart | None = None) -> None:
     """Forget every stored answer of `app` (default: the current app)."""
     store_of(app or current_app).clear()
+
+
+def shows(*topics: str) -> None:
+    """The answer being rendered shows these lists too ("posts": everyone's posts), beyond
+    the rows it loads (which record themselves)."""
+    shown = SHOWN.get()
+    if shown is not None:
+        shown.update(topics)
 
 
 def init_app(app: Quart) -> None:
@@ -193,7 +224,13 @@ def anonymous_page_cache(
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in entry.headers]
             return Response(entry.body, status=entry.status, headers=headers)
         g.page_cache_ttl = ttl  # `_mark` decides once the answer (or the error) is made
-        return await view(*args, **kwargs)
+        shown: set[str] = set()
+        request.scope[SHOWN_KEY] = (VERSIONS.stamp(), shown)
+        token = SHOWN.set(shown)
+        try:
+            return await view(*args, **kwargs)
+        finally:
+            SHOWN.reset(token)
 
     return cached
 
@@ -313,5 +350,11 @@ class PageCacheMiddleware:
         replay = tuple(
             (name, b"0" if name.lower() == b"x-query-count" else value) for name, value in headers
         )
-        entry = Entry(time.monotonic() + float(mark), 200, replay, b"".join(state["body"]))
+        if SHOWN_KEY not in scope:
+            return None, None  # not rendered by the decorator: nothing says what it shows
+        stamp, shown = scope[SHOWN_KEY]
+        entry = Entry(
+            time.monotonic() + float(mark), 200, replay, b"".join(state["body"]),
+            frozenset(shown), stamp,
+        )  # fmt: skip
         return mark, entry

@@ -281,6 +281,16 @@ def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
             click.echo(line)
 
 
+@cli.command()
+@pass_app
+def prune(info: ScriptInfo) -> None:
+    """Drop what nothing reads any more: old throttle rows, idle sessions, change-feed
+    events older than 24 hours (the server's sender task does this every 10 minutes)."""
+    app = load_app(info)
+    run_or_fail(app, "prune", email.housekeeping)
+    click.echo("Pruned throttle rows, idle sessions and change-feed events older than 24 h.")
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:

@@ -62,10 +62,17 @@ def _base() -> dict[str, Any]:
         "FLASKY_TRUSTED_PROXIES": _int("FLASKY_TRUSTED_PROXIES", 0),
         # Per-user write limits: "posts=30/h,comments=60/h,follows=200/h", or "off".
         "FLASKY_RATE_LIMITS": _env("FLASKY_RATE_LIMITS"),
-        # Seconds an anonymous rendered page may be served from the in-process cache.
-        "FLASKY_PAGE_CACHE_SECONDS": _float("FLASKY_PAGE_CACHE_SECONDS", 2.0),
+        # The safety time to live of an anonymous rendered page in the in-process cache
+        # (the change feed drops it as soon as something it shows changes); 0 turns it off.
+        "FLASKY_PAGE_CACHE_SECONDS": _float("FLASKY_PAGE_CACHE_SECONDS", 3600.0),
         # Show the per-request query count in an X-Query-Count header.
         "FLASKY_QUERY_COUNT_HEADER": _bool("FLASKY_QUERY_COUNT_HEADER", False),
+        # Each server process runs one change-feed listener unless this is off (SPEC §8);
+        # on SQLite it looks at the events table this often, for other processes' writes.
+        "FLASKY_FEED_LISTENER": _bool("FLASKY_FEED_LISTENER", True),
+        "FLASKY_FEED_POLL_SECONDS": _float("FLASKY_FEED_POLL_SECONDS", 0.05),
+        # After losing the database the listener tries again this often.
+        "FLASKY_FEED_RETRY_SECONDS": _float("FLASKY_FEED_RETRY_SECONDS", 0.5),
         # Each server process runs an outbox sender task unless this is off.
         "FLASKY_MAIL_SENDER_TASK": _bool("FLASKY_MAIL_SENDER_TASK", True),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -113,6 +120,7 @@ def _testing() -> dict[str, Any]:
         "FLASKY_BASE_URL": _env("FLASKY_BASE_URL", "http://localhost"),
         "FLASKY_QUERY_COUNT_HEADER": True,
         "FLASKY_PAGE_CACHE_SECONDS": 0.0,
+        "FLASKY_FEED_RETRY_SECONDS": 0.02,
         "FLASKY_MAIL_SENDER_TASK": False,
         # Tests hash many passwords; production keeps argon2's slow defaults.
         "PASSWORD_HASH_FAST": True,

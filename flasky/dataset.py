@@ -21,10 +21,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from flasky import security
+from flasky.feed import EVERYTHING, change
 from flasky.models import Comment, Follow, Post, Role, User, email_hash
 from flasky.text import (
     COMMENT_MAX,
@@ -360,6 +361,14 @@ async def _ensure_empty(conn: BaseDBAsyncClient) -> None:
             raise LoadError(f"the {table} table is not empty: load into a fresh database")
 
 
+async def analyze() -> None:
+    """On PostgreSQL, refresh the planner's statistics: without them the followed-feed
+    query plans badly (24 ms instead of 3 ms on the default data set)."""
+    conn = Tortoise.get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_script("ANALYZE")
+
+
 async def reset_sequences(conn: BaseDBAsyncClient, tables: tuple[str, ...] = TABLES) -> None:
     """On PostgreSQL, move each id sequence past the largest id (rows were given ids)."""
     if conn.capabilities.dialect != "postgres":
@@ -396,7 +405,8 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
     with Renderer(workers) as renderer:
         post_html = renderer.chunks([p[3] for p in data.posts], "post")
         comment_html = renderer.chunks([c[5] for c in data.comments], "comment")
-        async with in_transaction() as conn:
+        async with change("bulk-load", EVERYTHING) as writing:
+            conn = writing.connection
             await _ensure_empty(conn)
             await _insert_rows(conn, "users", USER_COLUMNS, users)
             await _insert_rows(conn, "follows", FOLLOW_COLUMNS, data.follows)
@@ -409,4 +419,5 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
                 values = [row + (h,) for row, h in zip(rows, await html, strict=True)]
                 await _insert_rows(conn, "comments", COMMENT_COLUMNS, values)
             await reset_sequences(conn)
+    await analyze()
     return Counts(len(data.users), len(data.follows), len(data.posts), len(data.comments))

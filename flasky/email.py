@@ -24,7 +24,7 @@ import aiosmtplib
 from quart import Quart, current_app
 from tortoise.transactions import in_transaction
 
-from flasky import db, throttle
+from flasky import db, feed, throttle
 from flasky.models import LoginSession, Outbox, utcnow
 
 log = logging.getLogger("flasky.email")
@@ -324,9 +324,10 @@ class MailSender:
 
 async def housekeeping() -> None:
     """Drop what no rule reads any more: throttle events past the longest window,
-    sessions unused for longer than their cookie lives."""
+    sessions unused for longer than their cookie lives, change-feed events past a day."""
     now = utcnow()
     await throttle.prune(now)
+    await feed.prune(now)
     duration = float(current_app.config.get("QUART_AUTH_DURATION") or 365 * 24 * 3600)
     await LoginSession.purge(now - timedelta(seconds=duration))
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from faker import Faker
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from flasky import security
 from flasky.dataset import Counts
+from flasky.feed import EVERYTHING, change
 from flasky.models import Comment, Follow, Post, Role, User, email_hash, utcnow
 from flasky.text import COMMENT_MAX, POST_MAX, render_markdown
 
@@ -77,7 +77,8 @@ async def _people(fake: Faker, rng: random.Random, count: int) -> dict[int, date
         )
     created: list[tuple[int, datetime]] = []
     for batch in _chunks(people):
-        async with in_transaction() as conn:
+        async with change("bulk-insert", EVERYTHING) as writing:
+            conn = writing.connection
             await User.bulk_create(batch, using_db=conn)
             emails = [u.email for u in batch]
             created += (
@@ -187,5 +188,6 @@ def _chunks(rows: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
 async def _insert_batches(model: type[Model], rows: list[Model]) -> None:
     """Bulk insert, one transaction per batch."""
     for batch in _chunks(rows):
-        async with in_transaction() as conn:
+        async with change("bulk-insert", EVERYTHING) as writing:
+            conn = writing.connection
             await model.bulk_create(batch, using_db=conn)

@@ -31,6 +31,7 @@ from wtforms.validators import (
 
 from flasky import security
 from flasky.exceptions import BadRequest
+from flasky.feed import change
 from flasky.text import COMMENT_MAX, POST_MAX
 
 USERNAME_RE = r"^[A-Za-z][A-Za-z0-9_.]*$"
@@ -207,7 +208,8 @@ class EditProfileForm(BaseForm):
     async def save_to(self, user: Any) -> None:
         """Copy the profile fields onto `user` and save just those."""
         self.copy_profile(user)
-        await user.save(update_fields=list(self.PROFILE_FIELDS))
+        async with change("user-updated", user.topic, actor=user.id):
+            await user.save(update_fields=list(self.PROFILE_FIELDS))
 
 
 class EditProfileAdminForm(EditProfileForm):

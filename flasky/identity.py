@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -19,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from flasky import security, throttle
 from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
+from flasky.feed import VERSIONS, FeedCache
 from flasky.models import AnonymousUser, LoginSession, User, utcnow
 from flasky.permissions import Permission
 
@@ -85,11 +87,6 @@ async def sign_out() -> None:
     g.viewer = AnonymousUser()
 
 
-async def end_sessions(user: User) -> None:
-    """End every session of `user` (a new password), this browser's included."""
-    await LoginSession.end_all(user.id)
-
-
 async def current_viewer() -> Viewer:
     """The viewer of this request, loaded at most once (role fetched with the user)."""
     viewer = getattr(g, "viewer", None)
@@ -104,6 +101,50 @@ def authenticated_by_header() -> bool:
     return "Authorization" in request.headers
 
 
+# The sessions and token users of this process, kept until the change feed says the
+# account or its sessions changed (`sessions:<id>`, `user:<id>`): most signed-in requests
+# then load no viewer from the database. Each request gets its own copy of the user.
+SESSIONS: FeedCache[str, LoginSession] = FeedCache(limit=20_000)
+TOKEN_USERS: FeedCache[int, User] = FeedCache(limit=20_000)
+
+
+def viewer_topics(user_id: int) -> tuple[str, str]:
+    """What a cached viewer depends on: the account and its sessions."""
+    return f"user:{user_id}", f"sessions:{user_id}"
+
+
+def _own_copy(user: User) -> User:
+    """A request's own copy of a cached user (its changes stay in the request)."""
+    clone = copy.copy(user)
+    clone._await_when_save = {}
+    return clone
+
+
+async def _session_of(token: str) -> LoginSession | None:
+    """The session a cookie names, from this process's cache or one query."""
+    key = LoginSession.hash_token(token) if token and len(token) <= 128 else ""
+    found = SESSIONS.get(key) if key else None
+    if found is None:
+        stamp = VERSIONS.stamp()
+        found = await LoginSession.find(token)
+        if found is None:
+            return None
+        SESSIONS.put(key, found, viewer_topics(found.user_id), stamp)
+    return found
+
+
+async def _token_user(user_id: int) -> User | None:
+    """The account a valid auth token names, from this process's cache or one query."""
+    user = TOKEN_USERS.get(user_id)
+    if user is None:
+        stamp = VERSIONS.stamp()
+        user = await User.get_or_none(id=user_id).select_related("role")
+        if user is None:
+            return None
+        TOKEN_USERS.put(user_id, user, viewer_topics(user_id), stamp)
+    return _own_copy(user)
+
+
 async def _load_viewer() -> Viewer:
     header = request.headers.get("Authorization")
     if header is not None:
@@ -114,13 +155,13 @@ async def _load_viewer() -> Viewer:
     token = current_user.auth_id
     if not token or request.blueprint in HEADER_ONLY:
         return AnonymousUser()
-    found = await LoginSession.find(token)
+    found = await _session_of(token)
     if found is None:
         logout_user()  # ended elsewhere (logout, new password): drop the dead cookie
         return AnonymousUser()
     g.auth_method = "cookie"
-    g.login_session = found
-    return found.user
+    g.login_session = found  # shared: its last_used is the process's to keep
+    return _own_copy(found.user)
 
 
 async def _user_from_authorization(header: str) -> User | None:
@@ -129,7 +170,7 @@ async def _user_from_authorization(header: str) -> User | None:
     value = value.strip()
     if scheme == "bearer" and value:
         g.auth_method = "token"
-        return await User.verify_auth_token(value)
+        return await User.verify_auth_token(value, load=_token_user)
     if scheme != "basic" or not value:
         return None
     try:
@@ -141,7 +182,7 @@ async def _user_from_authorization(header: str) -> User | None:
         return None  # too long for an address or a token: no account, nothing to count
     if password == "":
         g.auth_method = "token"
-        return await User.verify_auth_token(username)
+        return await User.verify_auth_token(username, load=_token_user)
     g.auth_method = "basic"
     return await verify_credentials(username, password)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from quart import Blueprint, Response, abort, request
 from tortoise.exceptions import IntegrityError
 
+from flasky.feed import change
 from flasky.forms import EditProfileAdminForm
-from flasky.identity import admin_required, permission_required
+from flasky.identity import admin_required, current_viewer, permission_required
 from flasky.models import Comment, Role, User, email_hash, normal_email
 from flasky.negotiate import invalid, respond
 from flasky.pagination import Page, collection, next_url, page_of
@@ -85,9 +86,8 @@ async def _set_disabled(comment_id: int, disabled: bool) -> Response:
     comment = await Comment.with_details(comment_id)
     if comment is None:
         abort(404)
-    if comment.disabled != disabled:
-        comment.disabled = disabled
-        await comment.save(update_fields=["disabled"])
+    viewer = await current_viewer()
+    await comment.set_disabled(disabled, actor=viewer.id)
     return await respond(
         fragment="posts/_comment.html",
         data=lambda: comment.to_json(show_disabled=True),
@@ -123,8 +123,10 @@ async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
     user.username, user.confirmed = username, form.confirmed.data
     user.role_id = form.role.data
     form.copy_profile(user)
+    actor = (await current_viewer()).id
     try:
-        await user.save(update_fields=[*ADMIN_FIELDS, *form.PROFILE_FIELDS])
+        async with change("user-updated", user.topic, f"sessions:{user.id}", actor=actor):
+            await user.save(update_fields=[*ADMIN_FIELDS, *form.PROFILE_FIELDS])
     except IntegrityError:
         form.username.errors = [*form.username.errors, "That email or username was just taken."]
         return False

@@ -9,7 +9,7 @@ from quart import Blueprint, Response, abort, current_app, request
 from tortoise.queryset import QuerySet
 
 from flasky import throttle
-from flasky.cache import anonymous_page_cache
+from flasky.cache import anonymous_page_cache, shows
 from flasky.exceptions import BadRequest, Forbidden, TooComplex
 from flasky.forms import BaseForm, CommentForm, PostForm, PreviewForm
 from flasky.identity import Viewer, current_viewer, permission_required, require_login
@@ -112,7 +112,7 @@ async def update_post(id: int) -> Response:
             post=found,
             preview_html=await _typed_preview(form, "post"),
         )
-    await found.change_body(form.body.data)
+    await found.change_body(form.body.data, actor=(await current_viewer()).id)
     return await respond(
         fragment="posts/_post.html",
         data=found.to_json,
@@ -127,7 +127,7 @@ async def update_post(id: int) -> Response:
 async def delete_post(id: int) -> Response:
     """Delete a post with its comments (author or ADMIN)."""
     found = await _editable_post(id)
-    await found.delete()
+    await found.remove(actor=(await current_viewer()).id)
     # Nothing is left to show a program: JSON clients and plain DELETEs get 204.
     if wants_json() or (request.method == "DELETE" and not wants_fragment()):
         return await respond(status=204)
@@ -249,6 +249,7 @@ def _chosen_feed(viewer: Viewer) -> tuple[QuerySet[Post], bool]:
 async def _home(viewer: Viewer, form: BaseForm | None) -> Response:
     """The home page: a page of the chosen feed under the post form."""
     query, followed = _chosen_feed(viewer)
+    shows("posts")  # a new or deleted post moves every page of the feed
     feed = await page_of(query, "POSTS")
 
     async def data() -> dict[str, Any]:

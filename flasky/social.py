@@ -12,7 +12,7 @@ from typing import Any
 from quart import Blueprint, Response, abort
 
 from flasky import throttle
-from flasky.cache import anonymous_page_cache
+from flasky.cache import anonymous_page_cache, shows
 from flasky.exceptions import AuthRequired, BadRequest
 from flasky.forms import EditProfileForm
 from flasky.identity import Viewer, current_viewer, login_required, permission_required
@@ -63,6 +63,7 @@ async def user_posts(username: str) -> Response:
 async def timeline(username: str) -> Response:
     """Posts of the people the user follows (their own included), newest first."""
     profile = await profile_or_404(username)
+    shows("posts")  # a new post by anyone followed moves it
     query = Post.timeline(profile)
     posts = await page_of(query, "POSTS")
     return await _post_list(posts, profile, "social.timeline", query.count)

@@ -21,6 +21,7 @@ from tests.conftest import (
     TEST_DATABASE_URL,
     SMTPSink,
     csrf_from,
+    feed_listening,
     get_csrf,
     make_user,
     reset_database,
@@ -336,6 +337,7 @@ async def test_cookies_are_secure_in_production(monkeypatch):
     )
     async with production.test_app():
         await reset_database()
+        await feed_listening(production)
         await Role.insert_roles()
         await make_user()
         client = production.test_client()

@@ -90,13 +90,22 @@ def test_targets_report_misses_by_how_much():
     rows = [
         Row(Case("home, anonymous", "/"), WrkResult(1, 3_000, 2.0, 4.0), 200, 3, 0),
         Row(Case("feed 2,000 deep", "/?cursor=x"), WrkResult(1, 2_900, 2.6, 5.0), 200, 3, 0),
-        Row(Case("profile", "/user/a"), WrkResult(1, 600, 9.0, 20.0), 200, 5, 5),
+        Row(Case("profile", "/user/a"), WrkResult(1, 6_100, 9.0, 20.0), 200, 5, 5),
+        Row(Case("profile (no page cache)", "/user/a"), WrkResult(1, 1_400, 9.0, 20.0), 200, 5, 5),
+        Row(Case("followed feed, logged in", "/"), WrkResult(1, 1_600, 9.0, 20.0), 200, 3, 3),
+        Row(Case("create a post, logged in", "/"), WrkResult(1, 900, 9.0, 20.0), 200, 3, 3),
+        Row(Case("mixed: 90 %", "/"), WrkResult(1, 2_600, 9.0, 120.0), 200, 0, 0),
     ]
     lines = "\n".join(targets(rows, bare))
     assert "1.30× (2.60 vs 2.00 ms) — MISSED" in lines
     assert "highest is 5 (profile) — MISSED" in lines
-    assert "home, anonymous ≥ 40 % of bare: 30.0 %, short by 10.0 points" in lines
-    assert "profile ≥ 5 % of bare: 6.0 % — met" in lines
+    assert "home, anonymous ≥ 60 % of bare: 30.0 %, short by 30.0 points (2.0× too slow)" in lines
+    assert "profile ≥ 60 % of bare: 61.0 % — met" in lines
+    assert "profile (no page cache) ≥ 15 % of bare: 14.0 %, short by 1.0 points" in lines
+    assert "followed feed, logged in ≥ 15 % of bare: 16.0 % — met" in lines
+    assert "create a post, logged in ≥ 10 % of bare: 9.0 %" in lines
+    assert "mixed: 90 % ≥ 25 % of bare: 26.0 % — met" in lines
+    assert "0 errors, p99 120.0 ms — MISSED" in lines
     bares = [
         Row(Case("bare (first)", "/"), bare),
         Row(Case("bare (last)", "/"), WrkResult(1, 8_000, 1.2, 2.5)),

@@ -8,7 +8,8 @@ from quart import Response, flash, get_flashed_messages, redirect, request
 
 from flasky import cache, create_app
 from flasky.cache import MARK, Entry, PageStore, anonymous_page_cache
-from tests.conftest import PASSWORD, TEST_DATABASE_URL, make_user, reset_database
+from flasky.feed import VERSIONS
+from tests.conftest import PASSWORD, TEST_DATABASE_URL, feed_listening, make_user, reset_database
 from tests.helpers import text
 
 
@@ -49,6 +50,7 @@ async def probe_app():
         from flasky.models import Role
 
         await reset_database()
+        await feed_listening(application)
         await Role.insert_roles()
         application.renders = renders
         application.reached_quart = reached_quart
@@ -176,7 +178,9 @@ async def test_writes_pass_through(probe, probe_app):
 
 def test_expired_entry_is_served_only_while_someone_renders_it():
     store = PageStore()
-    store.put(("k",), Entry(expires=10.0, status=200, headers=(), body=b"old"))
+    store.put(
+        ("k",), Entry(expires=10.0, status=200, headers=(), body=b"old", stamp=VERSIONS.stamp())
+    )
     assert store.lookup(("k",), now=5.0).body == b"old"
     assert store.lookup(("k",), now=11.0) is None
     with store.rendering_of(("k",), now=11.0):
@@ -190,12 +194,17 @@ def test_expired_entry_is_served_only_while_someone_renders_it():
 def test_full_store_drops_the_least_recently_used():
     store = PageStore()
     for name in "abc":
-        store.put((name,), Entry(expires=10.0, status=200, headers=(), body=name.encode()))
+        store.put(
+            (name,),
+            Entry(expires=10.0, status=200, headers=(), body=name.encode(), stamp=VERSIONS.stamp()),
+        )
     assert store.lookup(("a",), now=1.0) is not None  # "a" is now the most recent
     original = cache.MAX_ENTRIES
     cache.MAX_ENTRIES = 3
     try:
-        store.put(("d",), Entry(expires=10.0, status=200, headers=(), body=b"d"))
+        store.put(
+            ("d",), Entry(expires=10.0, status=200, headers=(), body=b"d", stamp=VERSIONS.stamp())
+        )
     finally:
         cache.MAX_ENTRIES = original
     assert list(store.entries) == [("c",), ("a",), ("d",)]

@@ -30,6 +30,7 @@ from tests.conftest import (
     TEST_DATABASE_URL,
     SMTPSink,
     csrf_from,
+    feed_listening,
     free_port,
     reset_database,
 )
@@ -423,6 +424,7 @@ async def test_errors_are_mailed_to_the_admin_once_per_hour(smtp_server):
     application.add_url_rule("/other", "other", other)
     async with application.test_app():
         await reset_database()
+        await feed_listening(application)
         await Role.insert_roles()
         handler = application.extensions["flasky_error_mail"]
         client = application.test_client()

@@ -111,10 +111,11 @@ async def test_reset_link_ignores_the_host_header(smtp_server, mail_base):
         **mail_base,
     )
     from flasky import email
-    from tests.conftest import reset_database
+    from tests.conftest import feed_listening, reset_database
 
     async with application.test_app():
         await reset_database()
+        await feed_listening(application)
         from flasky.models import Role
 
         await Role.insert_roles()

@@ -14,7 +14,7 @@ from tortoise.exceptions import DBConnectionError
 
 from flasky import create_app
 from flasky.models import Comment, Post, Role, User
-from tests.conftest import TEST_DATABASE_URL, get_csrf, make_user, reset_database
+from tests.conftest import TEST_DATABASE_URL, feed_listening, get_csrf, make_user, reset_database
 from tests.helpers import AUTHOR_KEYS, COMMENT_KEYS, JSON, POST_KEYS, USER_KEYS, api_headers
 
 CAT = "cat-password"
@@ -598,6 +598,7 @@ async def failing_app():
     application.add_url_rule("/test-only/gone", "gone", gone)
     async with application.test_app():
         await reset_database()
+        await feed_listening(application)
         await Role.insert_roles()
         yield application
 

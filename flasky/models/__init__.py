@@ -14,11 +14,13 @@ number of queries whatever its length. Templates get fully loaded objects.
 | `content` | `Post`, `Comment` |
 | `sessions` | `LoginSession`, `ThrottleEvent` |
 | `outbox` | `Outbox` |
+| `events` | `Event` (the change feed) |
 """
 
 from flasky.models.accounts import User
 from flasky.models.base import PING_INTERVAL, UniqueIndex, email_hash, iso, normal_email, utcnow
 from flasky.models.content import Comment, Post
+from flasky.models.events import Event
 from flasky.models.follows import Follow
 from flasky.models.outbox import Outbox
 from flasky.models.roles import AnonymousUser, Role
@@ -28,6 +30,7 @@ __all__ = [
     "PING_INTERVAL",
     "AnonymousUser",
     "Comment",
+    "Event",
     "Follow",
     "LoginSession",
     "Outbox",

@@ -11,16 +11,16 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, RawSQL
 from tortoise.functions import Lower
-from tortoise.models import Model
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
+from flasky import feed as change_feed
 from flasky import security
 from flasky.models.base import (
     FOLLOWERS_COUNT_SQL,
     FOLLOWING_COUNT_SQL,
     PING_INTERVAL,
     POST_COUNT_SQL,
+    Shown,
     UniqueIndex,
     email_hash,
     iso,
@@ -29,6 +29,7 @@ from flasky.models.base import (
 )
 from flasky.models.follows import Follow
 from flasky.models.roles import AnonymousUser, Role
+from flasky.models.sessions import LoginSession
 from flasky.permissions import Permission
 from flasky.urls import url_for
 
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from flasky.models.content import Comment, Post
 
 
-class User(Model):
+class User(Shown):
+    TOPIC = "user"
     id = fields.IntField(primary_key=True)
     email = fields.CharField(max_length=254, unique=True)
     username = fields.CharField(max_length=64, unique=True)
@@ -102,9 +104,12 @@ class User(Model):
         if admin_email and normal_email(email) == normal_email(admin_email):
             role = await Role.get(name="Administrator")
         user = await cls.new(email=email, username=username, password=password, role=role, **extra)
-        async with in_transaction() as connection:
+        async with change_feed.change("user-created") as writing:
+            connection = writing.connection
             await user.save(using_db=connection)
             await Follow.create(follower_id=user.id, followed_id=user.id, using_db=connection)
+            writing.touch(user.topic)
+            writing.actor_id = user.id
             if on_created is not None:
                 await on_created(user, connection)
         return user
@@ -131,13 +136,17 @@ class User(Model):
 
     @classmethod
     async def from_token(
-        cls, purpose: str, token: str, max_age: int = 3600
+        cls, purpose: str, token: str, max_age: int = 3600, load: Any = None
     ) -> tuple[User, dict[str, Any]] | None:
-        """The user a valid token of `purpose` names, with its payload; else None."""
+        """The user a valid token of `purpose` names, with its payload; else None.
+        `load(id)` fetches the user instead of a query (the viewer cache)."""
         data = security.read_token(purpose, token, max_age)
         if not data or not isinstance(data.get("id"), int):
             return None
-        user = await cls.get_or_none(id=data["id"]).select_related("role")
+        if load is not None:
+            user = await load(data["id"])
+        else:
+            user = await cls.get_or_none(id=data["id"]).select_related("role")
         if user is None or data.get("pw") != user.password_fingerprint():
             return None
         return user, data
@@ -153,8 +162,12 @@ class User(Model):
         if found is None or found[1].get("email") != found[0].email:
             return None
         user = found[0]
-        if not await cls.filter(id=user.id, confirmed=False).update(confirmed=True):
-            return None
+        async with change_feed.change(
+            "user-updated", user.topic, f"sessions:{user.id}", actor=user.id
+        ) as w:
+            if not await cls.filter(id=user.id, confirmed=False).update(confirmed=True):
+                w.cancel()
+                return None
         user.confirmed = True
         return user
 
@@ -167,10 +180,20 @@ class User(Model):
         found = await cls.from_token("reset", token, max_age)
         if found is None:
             return False
-        user = found[0]
-        await user.set_password(new_password)
-        await user.save(update_fields=["password_hash"])
+        await found[0].change_password(new_password)
         return True
+
+    async def change_password(self, new_password: str) -> None:
+        """Hash and save a new password; every session of the account ends with the old
+        one (in every process: the event reaches their session caches)."""
+        await self.set_password(new_password)
+        async with change_feed.change("password-changed", *self.session_topics(), actor=self.id):
+            await self.save(update_fields=["password_hash"])
+            await LoginSession.end_all(self.id)
+
+    def session_topics(self) -> tuple[str, str]:
+        """What a change to this account's sign-in touches: the account and its sessions."""
+        return self.topic, f"sessions:{self.id}"
 
     def generate_email_change_token(self, new_email: str) -> str:
         return self.generate_token("change_email", old_email=self.email, new_email=new_email)
@@ -188,11 +211,16 @@ class User(Model):
         # One conditional write: of two links opened together, only the first finds the
         # old address still in place; an address taken meanwhile is refused by the index.
         try:
-            changed = await User.filter(id=self.id, email=old_email).update(
-                email=new_email,
-                avatar_hash=email_hash(new_email),
-                confirmed=True,  # the link was opened from the new address: it is confirmed
-            )
+            async with change_feed.change(
+                "user-updated", *self.session_topics(), actor=self.id
+            ) as w:
+                changed = await User.filter(id=self.id, email=old_email).update(
+                    email=new_email,
+                    avatar_hash=email_hash(new_email),
+                    confirmed=True,  # the link was opened from the new address: confirmed
+                )
+                if not changed:
+                    w.cancel()
         except IntegrityError:
             return False
         if not changed:
@@ -204,8 +232,10 @@ class User(Model):
         return self.generate_token("auth")
 
     @classmethod
-    async def verify_auth_token(cls, token: str, max_age: int = 3600) -> User | None:
-        found = await cls.from_token("auth", token, max_age)
+    async def verify_auth_token(
+        cls, token: str, max_age: int = 3600, load: Any = None
+    ) -> User | None:
+        found = await cls.from_token("auth", token, max_age, load)
         return found[0] if found else None
 
     # -- roles and permissions -----------------------------------------------------------
@@ -226,7 +256,8 @@ class User(Model):
         if self.last_seen is not None and now - self.last_seen < PING_INTERVAL:
             return False
         self.last_seen = now
-        await User.filter(id=self.id).update(last_seen=now)
+        async with change_feed.change("user-seen", self.topic, actor=self.id):
+            await User.filter(id=self.id).update(last_seen=now)
         return True
 
     # -- avatars ---------------------------------------------------------------------------
@@ -246,15 +277,22 @@ class User(Model):
 
     async def follow(self, user: User) -> None:
         """Follow `user`; a second call (or a concurrent one) changes nothing."""
-        await Follow.bulk_create(
-            [Follow(follower_id=self.id, followed_id=user.id, timestamp=utcnow())],
-            ignore_conflicts=True,
-        )
+        async with change_feed.change("follow", self.topic, user.topic, actor=self.id) as writing:
+            if await Follow.exists(follower_id=self.id, followed_id=user.id):
+                writing.cancel()
+                return
+            await Follow.bulk_create(
+                [Follow(follower_id=self.id, followed_id=user.id, timestamp=utcnow())],
+                ignore_conflicts=True,
+            )
 
     async def unfollow(self, user: User) -> None:
         """Stop following `user` (never oneself)."""
-        if user.id != self.id:
-            await Follow.filter(follower_id=self.id, followed_id=user.id).delete()
+        if user.id == self.id:
+            return
+        async with change_feed.change("unfollow", self.topic, user.topic, actor=self.id) as writing:
+            if not await Follow.filter(follower_id=self.id, followed_id=user.id).delete():
+                writing.cancel()
 
     async def relation(self, other: User) -> tuple[bool, bool]:
         """(self follows other, other follows self) in one query; both False for

@@ -3,6 +3,7 @@ correlated counts, and an index type Tortoise lacks."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,3 +62,34 @@ class UniqueIndex(Index):
 def normal_email(email: str) -> str:
     """An address as we store and compare it."""
     return email.strip().lower()
+
+
+# -- what a rendering showed: the change-feed topics a cached answer depends on ----------
+
+# A set while a cacheable answer renders (cache.py starts it): every row built from the
+# database adds its topic ("post:12"), so a cached entry dies when any of them changes.
+SHOWN: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "flasky_shown", default=None
+)
+
+
+class Shown(Model):
+    """A model whose rows, when loaded, are recorded in `SHOWN` as `<TOPIC>:<id>`."""
+
+    TOPIC = ""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _init_from_db(cls, **kwargs: Any) -> Any:
+        row = super()._init_from_db(**kwargs)
+        shown = SHOWN.get()
+        if shown is not None:
+            shown.add(f"{cls.TOPIC}:{row.pk}")
+        return row
+
+    @property
+    def topic(self) -> str:
+        """This row's change-feed topic ("post:12")."""
+        return f"{self.TOPIC}:{self.pk}"

@@ -8,11 +8,11 @@ from typing import Any
 from tortoise import fields
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.indexes import Index
-from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from flasky import feed as change_feed
 from flasky.models.accounts import User
-from flasky.models.base import COMMENT_COUNT_SQL, iso, utcnow
+from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
@@ -20,7 +20,8 @@ from flasky.text import render
 from flasky.urls import url_for
 
 
-class Post(Model):
+class Post(Shown):
+    TOPIC = "post"
     id = fields.IntField(primary_key=True)
     body = fields.TextField()
     body_html = fields.TextField()
@@ -86,14 +87,25 @@ class Post(Model):
         """Save a new post by `author`, body_html rendered; ready for `to_json` and cards."""
         post = cls(author=author)
         await post.render_body(body)
-        await post.save()
+        async with change_feed.change(
+            "post-created", "posts", author.topic, actor=author.id
+        ) as writing:
+            await post.save()
+            writing.touch(post.topic)
         post.comment_count = 0
         return post
 
-    async def change_body(self, body: str) -> None:
+    async def change_body(self, body: str, actor: int | None = None) -> None:
         """Replace the body (and its sanitised HTML) and save just those two columns."""
         await self.render_body(body)
-        await self.save(update_fields=["body", "body_html"])
+        async with change_feed.change("post-updated", self.topic, actor=actor):
+            await self.save(update_fields=["body", "body_html"])
+
+    async def remove(self, actor: int | None = None) -> None:
+        """Delete the post with its comments."""
+        topics = ("posts", self.topic, f"user:{self.author_id}")
+        async with change_feed.change("post-deleted", *topics, actor=actor):
+            await self.delete()
 
     def to_json(self) -> dict[str, Any]:
         """The post JSON of SPEC §4 (author fetched; comment_count from `listing`)."""
@@ -111,7 +123,8 @@ class Post(Model):
         }
 
 
-class Comment(Model):
+class Comment(Shown):
+    TOPIC = "comment"
     id = fields.IntField(primary_key=True)
     body = fields.TextField()
     body_html = fields.TextField()
@@ -150,8 +163,20 @@ class Comment(Model):
         """Save a new comment by `author` on `post`, body_html rendered, author set."""
         comment = cls(author=author, post=post)
         await comment.render_body(body)
-        await comment.save()
+        async with change_feed.change("comment-created", post.topic, actor=author.id) as writing:
+            await comment.save()
+            writing.touch(comment.topic)
         return comment
+
+    async def set_disabled(self, disabled: bool, actor: int | None = None) -> None:
+        """Hide (or show again) the comment's body from everyone but moderators."""
+        if self.disabled == disabled:
+            return
+        self.disabled = disabled
+        async with change_feed.change(
+            "comment-updated", self.topic, f"post:{self.post_id}", actor=actor
+        ):
+            await self.save(update_fields=["disabled"])
 
     @classmethod
     async def with_details(cls, comment_id: int) -> Comment | None:

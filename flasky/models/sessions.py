@@ -11,6 +11,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from flasky import feed as change_feed
 from flasky.models.base import PING_INTERVAL, utcnow
 
 if TYPE_CHECKING:
@@ -126,15 +127,27 @@ class LoginSession(Model):
 
     @classmethod
     async def end(cls, token: str) -> None:
-        """End the session a cookie names (logout)."""
-        await cls.filter(token_hash=cls.hash_token(token)).delete()
+        """End the session a cookie names (logout), in every process's session cache."""
+        token_hash = cls.hash_token(token)
+        user_id = await cls.filter(token_hash=token_hash).values_list("user_id", flat=True)
+        if not user_id:
+            return
+        async with change_feed.change("session-ended", f"sessions:{user_id[0]}", actor=user_id[0]):
+            await cls.filter(token_hash=token_hash).delete()
 
     @classmethod
     async def end_all(cls, user_id: int, using_db: Any = None) -> int:
         """End every session of a user (a new password, a reset, later a suspension)."""
-        return await cls.filter(user_id=user_id).using_db(using_db).delete()
+        async with change_feed.change("session-ended", f"sessions:{user_id}", actor=user_id):
+            return await cls.filter(user_id=user_id).using_db(using_db).delete()
 
     @classmethod
     async def purge(cls, idle_before: datetime) -> int:
-        """Drop sessions unused since `idle_before`."""
-        return await cls.filter(last_used__lt=idle_before).delete()
+        """Drop sessions unused since `idle_before` (and from every session cache)."""
+        idle = cls.filter(last_used__lt=idle_before)
+        users = set(await idle.values_list("user_id", flat=True))
+        if not users:
+            return 0
+        topics = [f"sessions:{user_id}" for user_id in sorted(users)]
+        async with change_feed.change("session-ended", *topics):
+            return await cls.filter(last_used__lt=idle_before).delete()
