@@ -78,6 +78,7 @@ async def profile(url: str, requests: int, top: int) -> None:
             "profile": (anonymous, f"/user/{username}", {}),
             "post with comments": (anonymous, f"/post/{post_id}", {}),
             "followed feed, logged in": (member, "/", {}),
+            "post page, logged in": (member, f"/post/{post_id}", {}),
             "JSON posts, bearer token": (
                 anonymous,
                 "/",
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)
     os.environ.setdefault("SECRET_KEY", "bench-profile-only")
+    os.environ.setdefault("FLASKY_BASE_URL", "http://localhost")
     asyncio.run(profile(args.database_url, args.requests, args.top))
     return 0
 

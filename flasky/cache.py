@@ -53,7 +53,10 @@ from flasky.negotiate import representation_from
 from flasky.urls import BAD_HOST
 
 P = ParamSpec("P")
-MAX_ENTRIES = 512
+# Per process: entries and bytes of body kept (the least recently used go first). An
+# entry now lives until what it shows changes, so the store holds a site's hot pages.
+MAX_ENTRIES = 10_000
+MAX_BYTES = 64 * 1024 * 1024
 # An expired entry is served while another request renders it, for at most this long.
 STALE_GRACE = 1.0
 # Set by the decorator on an answer the middleware may store; never reaches the client.
@@ -90,6 +93,7 @@ class PageStore:
     def __init__(self) -> None:
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self.rendering: dict[Key, float] = {}
+        self.size = 0  # bytes of body held
 
     def lookup(self, key: Key, now: float, stale_ok: bool = True) -> Entry | None:
         """A fresh entry, or (if `stale_ok`) the expired one while another request
@@ -98,7 +102,7 @@ class PageStore:
         if entry is None:
             return None
         if not VERSIONS.fresh(entry.topics, entry.stamp):  # something it shows changed
-            del self.entries[key]
+            self.discard(key)
             return None
         if entry.expires <= now:
             if not stale_ok:
@@ -119,23 +123,27 @@ class PageStore:
             self.rendering.pop(key, None)
 
     def put(self, key: Key, entry: Entry) -> None:
-        """Store `entry`, dropping the least recently used entries past MAX_ENTRIES —
-        unless something it shows changed while it rendered."""
+        """Store `entry`, dropping the least recently used entries past MAX_ENTRIES or
+        MAX_BYTES — unless something it shows changed while it rendered."""
+        self.discard(key)
         if not VERSIONS.fresh(entry.topics, entry.stamp):
-            self.entries.pop(key, None)
             return
         self.entries[key] = entry
-        self.entries.move_to_end(key)
-        while len(self.entries) > MAX_ENTRIES:
-            self.entries.popitem(last=False)
+        self.size += len(entry.body)
+        while len(self.entries) > MAX_ENTRIES or self.size > MAX_BYTES:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= len(dropped.body)
 
     def discard(self, key: Key) -> None:
         """Forget the entry of `key` (its page now answers something else)."""
-        self.entries.pop(key, None)
+        dropped = self.entries.pop(key, None)
+        if dropped is not None:
+            self.size -= len(dropped.body)
 
     def clear(self) -> None:
         """Forget every entry."""
         self.entries.clear()
+        self.size = 0
 
 
 def store_of(app: Quart) -> PageStore:

@@ -7,10 +7,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from quart import Quart, url_for
+from markupsafe import Markup
+from quart import Quart, g, render_template, url_for
 
+from flasky.feed import VERSIONS, FeedCache
 from flasky.identity import current_viewer
-from flasky.models import iso
+from flasky.models import Post, iso
 from flasky.permissions import Permission
 from flasky.security import generate_csrf
 
@@ -27,8 +29,40 @@ def asset_url(filename: str) -> str:
     return url_for("static", filename=filename, v=_digest(filename))
 
 
+# -- post cards: rendered once per post and variant (key-based fragment caching) ----------
+
+# (post id, the viewer may edit it, on the post's own page) → the card's HTML. A card dies
+# when its post or its author changes (a new comment moves the post: its count).
+CARDS: FeedCache[tuple[int, bool, bool], str] = FeedCache(limit=10_000)
+# Where an editable card's delete form carries the session's CSRF token.
+CSRF_SLOT = "\x00csrf\x00"
+
+
+async def post_card(post: Post, permalink: bool = False) -> Markup:
+    """The card of `post` (posts/_post.html) for this viewer: from the card cache unless
+    the post or its author changed since it was rendered, the CSRF token put in afresh.
+    Only edit/delete depend on the viewer, so there are two variants per place."""
+    editable = post.editable_by(await current_viewer())
+    key = (post.id, editable, permalink)
+    html = CARDS.get(key)
+    if html is None:
+        html = await render_template("posts/_post.html", post=post, permalink=permalink)
+        if editable:
+            html = html.replace(generate_csrf(), CSRF_SLOT)
+        stamp = g.get("feed_stamp")  # the feed's time before this request read anything
+        if stamp is not None:
+            CARDS.put(key, html, (post.topic, f"user:{post.author_id}"), stamp)
+    if editable:
+        html = html.replace(CSRF_SLOT, generate_csrf())
+    return Markup(html)
+
+
 def init_app(app: Quart) -> None:
     """Register the viewer (per request), the globals macros can see too, and filters."""
+
+    @app.before_request
+    async def _stamp() -> None:
+        g.feed_stamp = VERSIONS.stamp()
 
     @app.context_processor
     async def _context() -> dict[str, Any]:
@@ -36,7 +70,7 @@ def init_app(app: Quart) -> None:
 
     # Globals, not context: macros imported without context see them.
     app.jinja_env.globals.update(
-        Permission=Permission, csrf_token=generate_csrf, asset_url=asset_url
+        Permission=Permission, csrf_token=generate_csrf, asset_url=asset_url, post_card=post_card
     )
 
     app.add_template_filter(iso, "iso")

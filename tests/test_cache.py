@@ -208,3 +208,16 @@ def test_full_store_drops_the_least_recently_used():
     finally:
         cache.MAX_ENTRIES = original
     assert list(store.entries) == [("c",), ("a",), ("d",)]
+
+
+def test_full_store_is_bounded_by_bytes_too(monkeypatch):
+    store = PageStore()
+    monkeypatch.setattr(cache, "MAX_BYTES", 10)
+    for name in "abc":
+        entry = Entry(expires=10.0, status=200, headers=(), body=b"x" * 4, stamp=VERSIONS.stamp())
+        store.put((name,), entry)
+    assert list(store.entries) == [("b",), ("c",)] and store.size == 8
+    store.put(("c",), Entry(expires=10.0, status=200, headers=(), body=b"", stamp=VERSIONS.stamp()))
+    assert store.size == 4
+    store.discard(("b",))
+    assert store.size == 0

@@ -3,12 +3,13 @@ next request after any kind of write shows it — page, htmx fragment and JSON a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from flasky.models import Comment, Post, Role
-from tests.conftest import PASSWORD, make_user, query_count
+from tests.conftest import PASSWORD, csrf_from, make_user, query_count
 from tests.helpers import HTMX, JSON, PAGE, csrf, login, text
 
 READS = (PAGE, HTMX, JSON)
@@ -251,3 +252,35 @@ async def test_a_signed_in_viewer_comes_from_the_process_cache_until_it_changes(
     # the new password ended every session of the account, cached or not
     response = await other.get("/edit-profile", headers=JSON)
     assert response.status_code == 401
+
+
+# -- the post-card cache: shared by every viewer, never their personal bits ----------------
+
+
+async def test_cached_cards_keep_edit_and_csrf_to_those_they_belong_to(app, alice, bob, first_post):
+    author, _ = await signed_in(app, alice)
+    other_session, _ = await signed_in(app, alice)
+    reader, _ = await signed_in(app, bob)
+    anonymous = app.test_client()
+    mine = await text(await author.get("/"))
+    again = await text(await other_session.get("/"))  # the same card, from the card cache
+    assert f"/delete/{first_post.id}" in mine and f"/delete/{first_post.id}" in again
+    assert csrf_from(mine) != csrf_from(again)
+    for page in (mine, again):  # each delete form carries its own session's token
+        forms = re.findall(r'action="/delete/\d+".*?name="csrf_token" value="([^"]+)"', page, re.S)
+        assert forms == [csrf_from(page)]
+    for client in (reader, anonymous):
+        page = await text(await client.get("/"))
+        assert "An orchard of quinces" in page and f"/delete/{first_post.id}" not in page
+
+
+async def test_a_signed_in_reader_sees_an_edit_on_the_next_read(app, alice, bob, first_post):
+    reader, _ = await signed_in(app, bob)
+    for path in ("/", f"/post/{first_post.id}", "/user/alice"):
+        assert "quinces" in await text(await reader.get(path))
+    await first_post.change_body("An orchard of medlars", actor=alice.id)
+    await Comment.publish(bob, first_post, "Lovely.")
+    for path in ("/", f"/post/{first_post.id}", "/user/alice"):
+        page = await text(await reader.get(path))
+        assert "medlars" in page and "quinces" not in page, path
+        assert "1 comment" in page, path
