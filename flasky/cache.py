@@ -47,7 +47,7 @@ from quart import Quart, Response, current_app, g, request, session
 from quart.wrappers.response import DataBody
 from werkzeug.http import parse_cookie
 
-from flasky.feed import VERSIONS
+from flasky.feed import VERSIONS, request_stamp
 from flasky.models.base import SHOWN
 from flasky.negotiate import representation_from
 from flasky.urls import BAD_HOST
@@ -233,7 +233,7 @@ def anonymous_page_cache(
             return Response(entry.body, status=entry.status, headers=headers)
         g.page_cache_ttl = ttl  # `_mark` decides once the answer (or the error) is made
         shown: set[str] = set()
-        request.scope[SHOWN_KEY] = (VERSIONS.stamp(), shown)
+        request.scope[SHOWN_KEY] = (request_stamp(), shown)
         token = SHOWN.set(shown)
         try:
             return await view(*args, **kwargs)
@@ -361,6 +361,8 @@ class PageCacheMiddleware:
         if SHOWN_KEY not in scope:
             return None, None  # not rendered by the decorator: nothing says what it shows
         stamp, shown = scope[SHOWN_KEY]
+        if stamp is None:
+            return None, None
         entry = Entry(
             time.monotonic() + float(mark), 200, replay, b"".join(state["body"]),
             frozenset(shown), stamp,

@@ -71,8 +71,10 @@ def _base() -> dict[str, Any]:
         # on SQLite it looks at the events table this often, for other processes' writes.
         "FLASKY_FEED_LISTENER": _bool("FLASKY_FEED_LISTENER", True),
         "FLASKY_FEED_POLL_SECONDS": _float("FLASKY_FEED_POLL_SECONDS", 0.05),
-        # After losing the database the listener tries again this often.
+        # After losing the database the listener tries again this often; on PostgreSQL
+        # it checks its connection this often.
         "FLASKY_FEED_RETRY_SECONDS": _float("FLASKY_FEED_RETRY_SECONDS", 0.5),
+        "FLASKY_FEED_KEEPALIVE_SECONDS": _float("FLASKY_FEED_KEEPALIVE_SECONDS", 5.0),
         # Each server process runs an outbox sender task unless this is off.
         "FLASKY_MAIL_SENDER_TASK": _bool("FLASKY_MAIL_SENDER_TASK", True),
         "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -42,10 +42,10 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from quart import Quart
-from tortoise import Tortoise
+from quart import Quart, g
 from tortoise.transactions import in_transaction
 
+from flasky import db
 from flasky.models.base import iso, utcnow
 from flasky.models.events import Event
 
@@ -176,11 +176,11 @@ class FeedCache(Generic[K, V]):
         while len(self.entries) > self.limit:
             self.entries.popitem(last=False)
 
-    def discard(self, key: K) -> None:
-        self.entries.pop(key, None)
 
-    def clear(self) -> None:
-        self.entries.clear()
+def request_stamp() -> int | None:
+    """The feed's tick when this request began (before its view read anything): what a
+    cache entry made from this request's rows remembers. None outside a request."""
+    return g.get("feed_stamp")
 
 
 # -- subscribers ---------------------------------------------------------------------------
@@ -363,7 +363,6 @@ class Listener:
     def __init__(self, app: Quart) -> None:
         self.app = app
         self.task: asyncio.Task[None] | None = None
-        self.heard_event = asyncio.Event()  # set whenever the feed is heard (tests wait on it)
         self.connected = asyncio.Event()
         self._stopping = False
 
@@ -383,7 +382,7 @@ class Listener:
     async def _run(self) -> None:
         HUB.reset()
         HUB.last_id = await self._retrying(newest_id)
-        postgres = Tortoise.get_connection("default").capabilities.dialect == "postgres"
+        postgres = db.dialect() == "postgres"
         while not self._stopping:
             try:
                 if postgres:
@@ -400,7 +399,7 @@ class Listener:
 
     @property
     def retry_seconds(self) -> float:
-        return float(self.app.config.get("FLASKY_FEED_RETRY_SECONDS", 0.5))
+        return float(self.app.config["FLASKY_FEED_RETRY_SECONDS"])
 
     async def _retrying(self, query: Any) -> Any:
         """`query()` once the database answers (caches distrusted until then)."""
@@ -434,7 +433,7 @@ class Listener:
             await connection.add_listener(CHANNEL, heard)
             await self.catch_up()  # what was written while we were not listening
             self._heard_again()
-            keepalive = float(self.app.config.get("FLASKY_FEED_KEEPALIVE_SECONDS", 5.0))
+            keepalive = float(self.app.config["FLASKY_FEED_KEEPALIVE_SECONDS"])
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), keepalive)
@@ -445,7 +444,7 @@ class Listener:
                 await asyncio.wait_for(connection.close(), 1.0)
 
     async def _poll(self) -> None:
-        every = float(self.app.config.get("FLASKY_FEED_POLL_SECONDS", 0.05))
+        every = float(self.app.config["FLASKY_FEED_POLL_SECONDS"])
         await self.catch_up()
         self._heard_again()
         while True:
@@ -463,13 +462,18 @@ def listener_of(app: Quart) -> Listener:
 
 
 def init_app(app: Quart) -> None:
-    """One listener per server process (FLASKY_FEED_LISTENER), from start to stop."""
+    """One listener per server process (FLASKY_FEED_LISTENER), from start to stop; each
+    request notes the feed's tick as it begins (`request_stamp`)."""
     listener = Listener(app)
     app.extensions["flasky_feed"] = listener
 
+    @app.before_request
+    async def _stamp() -> None:
+        g.feed_stamp = VERSIONS.stamp()
+
     @app.while_serving
     async def _serve() -> Any:
-        if app.config.get("FLASKY_FEED_LISTENER", True):
+        if app.config["FLASKY_FEED_LISTENER"]:
             listener.start()
         try:
             yield

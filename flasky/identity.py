@@ -108,11 +108,6 @@ SESSIONS: FeedCache[str, LoginSession] = FeedCache(limit=20_000)
 TOKEN_USERS: FeedCache[int, User] = FeedCache(limit=20_000)
 
 
-def viewer_topics(user_id: int) -> tuple[str, str]:
-    """What a cached viewer depends on: the account and its sessions."""
-    return f"user:{user_id}", f"sessions:{user_id}"
-
-
 def _own_copy(user: User) -> User:
     """A request's own copy of a cached user (its changes stay in the request)."""
     clone = copy.copy(user)
@@ -129,7 +124,7 @@ async def _session_of(token: str) -> LoginSession | None:
         found = await LoginSession.find(token)
         if found is None:
             return None
-        SESSIONS.put(key, found, viewer_topics(found.user_id), stamp)
+        SESSIONS.put(key, found, found.user.session_topics(), stamp)
     return found
 
 
@@ -141,7 +136,7 @@ async def _token_user(user_id: int) -> User | None:
         user = await User.get_or_none(id=user_id).select_related("role")
         if user is None:
             return None
-        TOKEN_USERS.put(user_id, user, viewer_topics(user_id), stamp)
+        TOKEN_USERS.put(user_id, user, user.session_topics(), stamp)
     return _own_copy(user)
 
 

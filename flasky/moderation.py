@@ -125,7 +125,7 @@ async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
     form.copy_profile(user)
     actor = (await current_viewer()).id
     try:
-        async with change("user-updated", user.topic, f"sessions:{user.id}", actor=actor):
+        async with change("user-updated", *user.session_topics(), actor=actor):
             await user.save(update_fields=[*ADMIN_FIELDS, *form.PROFILE_FIELDS])
     except IntegrityError:
         form.username.errors = [*form.username.errors, "That email or username was just taken."]

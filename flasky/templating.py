@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
-from quart import Quart, g, render_template, url_for
+from quart import Quart, render_template, url_for
 
-from flasky.feed import VERSIONS, FeedCache
+from flasky.feed import FeedCache, request_stamp
 from flasky.identity import current_viewer
 from flasky.models import Post, iso
 from flasky.permissions import Permission
@@ -49,7 +49,7 @@ async def post_card(post: Post, permalink: bool = False) -> Markup:
         html = await render_template("posts/_post.html", post=post, permalink=permalink)
         if editable:
             html = html.replace(generate_csrf(), CSRF_SLOT)
-        stamp = g.get("feed_stamp")  # the feed's time before this request read anything
+        stamp = request_stamp()
         if stamp is not None:
             CARDS.put(key, html, (post.topic, f"user:{post.author_id}"), stamp)
     if editable:
@@ -59,10 +59,6 @@ async def post_card(post: Post, permalink: bool = False) -> Markup:
 
 def init_app(app: Quart) -> None:
     """Register the viewer (per request), the globals macros can see too, and filters."""
-
-    @app.before_request
-    async def _stamp() -> None:
-        g.feed_stamp = VERSIONS.stamp()
 
     @app.context_processor
     async def _context() -> dict[str, Any]:

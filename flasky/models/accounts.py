@@ -162,9 +162,7 @@ class User(Shown):
         if found is None or found[1].get("email") != found[0].email:
             return None
         user = found[0]
-        async with change_feed.change(
-            "user-updated", user.topic, f"sessions:{user.id}", actor=user.id
-        ) as w:
+        async with change_feed.change("user-updated", *user.session_topics(), actor=user.id) as w:
             if not await cls.filter(id=user.id, confirmed=False).update(confirmed=True):
                 w.cancel()
                 return None
@@ -193,7 +191,7 @@ class User(Shown):
 
     def session_topics(self) -> tuple[str, str]:
         """What a change to this account's sign-in touches: the account and its sessions."""
-        return self.topic, f"sessions:{self.id}"
+        return self.topic, LoginSession.topic_of(self.id)
 
     def generate_email_change_token(self, new_email: str) -> str:
         return self.generate_token("change_email", old_email=self.email, new_email=new_email)

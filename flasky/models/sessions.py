@@ -93,6 +93,12 @@ class LoginSession(Model):
         indexes = (Index(fields=("user_id", "last_used"), name="ix_sessions_user_used"),)
 
     @staticmethod
+    def topic_of(user_id: int) -> str:
+        """The change-feed topic of a user's sessions: moved when one starts meaning
+        something else (ended, or its account's password, address or role changed)."""
+        return f"sessions:{user_id}"
+
+    @staticmethod
     def hash_token(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -132,13 +138,13 @@ class LoginSession(Model):
         user_id = await cls.filter(token_hash=token_hash).values_list("user_id", flat=True)
         if not user_id:
             return
-        async with change_feed.change("session-ended", f"sessions:{user_id[0]}", actor=user_id[0]):
+        async with change_feed.change("session-ended", cls.topic_of(user_id[0]), actor=user_id[0]):
             await cls.filter(token_hash=token_hash).delete()
 
     @classmethod
     async def end_all(cls, user_id: int, using_db: Any = None) -> int:
         """End every session of a user (a new password, a reset, later a suspension)."""
-        async with change_feed.change("session-ended", f"sessions:{user_id}", actor=user_id):
+        async with change_feed.change("session-ended", cls.topic_of(user_id), actor=user_id):
             return await cls.filter(user_id=user_id).using_db(using_db).delete()
 
     @classmethod
@@ -148,6 +154,6 @@ class LoginSession(Model):
         users = set(await idle.values_list("user_id", flat=True))
         if not users:
             return 0
-        topics = [f"sessions:{user_id}" for user_id in sorted(users)]
+        topics = [cls.topic_of(user_id) for user_id in sorted(users)]
         async with change_feed.change("session-ended", *topics):
-            return await cls.filter(last_used__lt=idle_before).delete()
+            return await idle.delete()
