@@ -51,8 +51,11 @@ async def _deep_path(client: Any) -> str:
     return url
 
 
-async def profile(url: str, requests: int, top: int) -> None:
-    """Measure CPU per request for each benchmarked URL, then cProfile the costliest."""
+async def profile(
+    url: str, requests: int, top: int, case: str = "", sort: str = "cumulative"
+) -> None:
+    """Measure CPU per request for each benchmarked URL, then cProfile the costliest
+    (or the first whose name contains `case`)."""
     from flasky import create_app
 
     app = create_app(
@@ -100,7 +103,8 @@ async def profile(url: str, requests: int, top: int) -> None:
             count = response.headers.get("X-Query-Count", "?")
             print(f"{name:32} {cpu:7.2f} {wall:8.2f} {count:>7}  ({response.status_code})")
 
-        worst = max(costs, key=costs.__getitem__)
+        matching = [name for name in costs if case and case in name]
+        worst = matching[0] if matching else max(costs, key=costs.__getitem__)
         client, path, headers = cases[worst]
         profiler = cProfile.Profile()
         profiler.enable()
@@ -109,8 +113,8 @@ async def profile(url: str, requests: int, top: int) -> None:
         profiler.disable()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(top)
-        print(f"\ncProfile of {requests} × {worst} (cumulative):")
+        stats.sort_stats(sort).print_stats(top)
+        print(f"\ncProfile of {requests} × {worst} ({sort}):")
         print(out.getvalue())
 
 
@@ -123,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=default)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--case", default="", help="profile the first case whose name has this")
+    parser.add_argument("--sort", default="cumulative", help="cumulative or tottime")
     args = parser.parse_args(argv)
     os.environ.setdefault("SECRET_KEY", "bench-profile-only")
     os.environ.setdefault("FLASKY_BASE_URL", "http://localhost")
-    asyncio.run(profile(args.database_url, args.requests, args.top))
+    asyncio.run(profile(args.database_url, args.requests, args.top, args.case, args.sort))
     return 0
 
 

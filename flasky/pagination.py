@@ -1,9 +1,8 @@
 """Keyset (cursor) pages: page 1,000 costs what page 1 costs, and nothing is skipped or
 repeated when rows arrive while someone scrolls.
 
-A cursor is the (timestamp, id) of the last item shown, encoded opaquely. The condition
-is written as `ts <= t AND (ts < t OR id < i)` so both SQLite and PostgreSQL walk the
-(timestamp, id) index from the cursor instead of from the top.
+A cursor is the (timestamp, id) of the last item shown, encoded opaquely; `prepared.keyset`
+writes the condition.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from quart import current_app, request
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from flasky import safejson
+from flasky.prepared import Bound, keyset
 from flasky.urls import url_for
 
 T = TypeVar("T")
@@ -59,28 +58,22 @@ class Page(Generic[T]):
 
 
 async def keyset_page(
-    query: QuerySet[Any],
+    query: QuerySet[Any] | Bound[Any],
     cursor: str | None,
     per_page: int,
     *,
     newest_first: bool = True,
     ts_field: str = "timestamp",
 ) -> Page[Any]:
-    """Fetch one page of `query` ordered by (ts_field, id), after `cursor`."""
-    if cursor:
-        moment, item_id = decode_cursor(cursor)
-        if newest_first:
-            query = query.filter(
-                Q(**{f"{ts_field}__lte": moment}),
-                Q(Q(**{f"{ts_field}__lt": moment}), Q(id__lt=item_id), join_type="OR"),
-            )
-        else:
-            query = query.filter(
-                Q(**{f"{ts_field}__gte": moment}),
-                Q(Q(**{f"{ts_field}__gt": moment}), Q(id__gt=item_id), join_type="OR"),
-            )
-    order = (f"-{ts_field}", "-id") if newest_first else (ts_field, "id")
-    rows = await query.order_by(*order).limit(per_page + 1)
+    """Fetch one page of `query` ordered by (ts_field, id), after `cursor`. A prepared
+    query (flasky/prepared.py) runs its SQL built once; a queryset is built each time."""
+    moment, item_id = decode_cursor(cursor) if cursor else (None, None)
+    if isinstance(query, Bound):
+        rows = await query.page(moment, item_id, per_page + 1, newest_first=newest_first)
+    else:
+        rows = await keyset(
+            query, moment, item_id, per_page + 1, newest_first=newest_first, ts_field=ts_field
+        )
     items = list(rows[:per_page])
     next_cursor = None
     if len(rows) > per_page and items:
@@ -102,7 +95,9 @@ def per_page(kind: str) -> int:
     return int(current_app.config[f"FLASKY_{kind}_PER_PAGE"])
 
 
-async def page_of(query: QuerySet[Any], kind: str, *, newest_first: bool = True) -> Page[Any]:
+async def page_of(
+    query: QuerySet[Any] | Bound[Any], kind: str, *, newest_first: bool = True
+) -> Page[Any]:
     """The page of `query` this request's cursor asks for, FLASKY_<kind>_PER_PAGE long."""
     return await keyset_page(query, cursor(), per_page(kind), newest_first=newest_first)
 

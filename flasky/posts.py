@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, abort, current_app, request
-from tortoise.queryset import QuerySet
 
 from flasky import throttle
 from flasky.cache import anonymous_page_cache, shows
@@ -17,6 +16,7 @@ from flasky.models import Comment, Post, utcnow
 from flasky.negotiate import invalid, representation, respond, wants_fragment, wants_json
 from flasky.pagination import Page, collection, cursor, encode_cursor, page_of, per_page
 from flasky.permissions import Permission
+from flasky.prepared import Bound
 from flasky.text import COMMENT_MAX, POST_MAX, render
 from flasky.urls import url_for
 
@@ -239,7 +239,7 @@ async def preview() -> Response:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _chosen_feed(viewer: Viewer) -> tuple[QuerySet[Post], bool]:
+def _chosen_feed(viewer: Viewer) -> tuple[Bound[Post], bool]:
     """The feed this viewer chose (everyone's, or followed by the cookie) and whether it
     is the followed one."""
     followed = viewer.is_authenticated and request.cookies.get(SHOW_FOLLOWED) == "1"
@@ -328,8 +328,7 @@ async def _post_page(
 
 async def _comment_page(post: Post, until: datetime) -> Page[Comment]:
     """One page of `post`'s comments, oldest first, none written after `until`."""
-    query = Comment.for_post(post.id).filter(timestamp__lte=until)
-    return await page_of(query, "COMMENTS", newest_first=False)
+    return await page_of(Comment.on_post_until(post.id, until), "COMMENTS", newest_first=False)
 
 
 def _comment_place(comment: Comment, before: int) -> str:

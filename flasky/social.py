@@ -34,7 +34,7 @@ async def user(username: str) -> Response:
     """A profile: header, counts, follow button, and the first page of the user's posts."""
     profile = await profile_or_404(username)
     viewer = await current_viewer()
-    posts = await page_of(Post.by_author(profile), "POSTS")
+    posts = await page_of(Post.written_by(profile), "POSTS")
     following, follows_you = (
         await viewer.relation(profile) if isinstance(viewer, User) else (False, False)
     )
@@ -54,7 +54,7 @@ async def user(username: str) -> Response:
 async def user_posts(username: str) -> Response:
     """The user's posts, newest first, one keyset page at a time."""
     profile = await profile_or_404(username)
-    posts = await page_of(Post.by_author(profile), "POSTS")
+    posts = await page_of(Post.written_by(profile), "POSTS")
     return await _post_list(posts, profile, "social.user_posts", lambda: profile.post_count)
 
 
@@ -64,7 +64,7 @@ async def timeline(username: str) -> Response:
     """Posts of the people the user follows (their own included), newest first."""
     profile = await profile_or_404(username)
     shows("posts")  # a new post by anyone followed moves it
-    query = Post.timeline(profile)
+    query = Post.followed_by(profile)
     posts = await page_of(query, "POSTS")
     return await _post_list(posts, profile, "social.timeline", query.count)
 

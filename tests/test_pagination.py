@@ -84,13 +84,21 @@ async def test_feed_query_count_is_fixed(app: Any, followed: bool):
     assert counts[0] == counts[1] == 1
 
 
-@pytest.mark.parametrize("which", ["timeline", "by_author"])
+USER_LISTS = {
+    "timeline": Post.timeline,
+    "by_author": Post.by_author,
+    "followed_by": Post.followed_by,  # the prepared forms the pages use
+    "written_by": Post.written_by,
+}
+
+
+@pytest.mark.parametrize("which", list(USER_LISTS))
 async def test_user_lists_query_count_is_fixed(app: Any, which: str):
     counts = []
     for size, name in ((5, "small"), (50, "large")):
         user = await make_user(f"{name}@example.com")
         await posts_by(user, size)
-        query = Post.timeline(user) if which == "timeline" else Post.by_author(user)
+        query = USER_LISTS[which](user)
 
         async def run(query: Any = query, size: int = size) -> None:
             page = await keyset_page(query, None, 100)

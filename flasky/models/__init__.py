@@ -18,13 +18,23 @@ number of queries whatever its length. Templates get fully loaded objects.
 """
 
 from flasky.models.accounts import User
-from flasky.models.base import PING_INTERVAL, UniqueIndex, email_hash, iso, normal_email, utcnow
+from flasky.models.base import (
+    PING_INTERVAL,
+    UniqueIndex,
+    email_hash,
+    iso,
+    normal_email,
+    read_timestamps_fast,
+    utcnow,
+)
 from flasky.models.content import Comment, Post
 from flasky.models.events import Event
 from flasky.models.follows import Follow
 from flasky.models.outbox import Outbox
 from flasky.models.roles import AnonymousUser, Role
 from flasky.models.sessions import LoginSession, ThrottleEvent
+
+read_timestamps_fast(User, Post, Comment, Event, Outbox, LoginSession, ThrottleEvent)
 
 __all__ = [
     "PING_INTERVAL",

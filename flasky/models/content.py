@@ -3,6 +3,7 @@ they appear in, and their JSON."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tortoise import fields
@@ -16,6 +17,7 @@ from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
+from flasky.prepared import Bound, Prepared
 from flasky.text import render
 from flasky.urls import url_for
 
@@ -60,22 +62,33 @@ class Post(Shown):
     @classmethod
     def feed(
         cls, viewer: User | AnonymousUser | None = None, followed: bool = False
-    ) -> QuerySet[Post]:
+    ) -> Bound[Post]:
         """The home feed: everyone's posts, or those of whom `viewer` follows."""
         if followed and isinstance(viewer, User):
-            return cls.timeline(viewer)
-        return cls.listing()
+            return cls.followed_by(viewer)
+        return EVERYONES_POSTS()
 
     @classmethod
-    def timeline(cls, user: User) -> QuerySet[Post]:
+    def followed_by(cls, user: User) -> Bound[Post]:
+        """The timeline of `user`, prepared for keyset pages."""
+        return FOLLOWED_POSTS(user=user.id)
+
+    @classmethod
+    def written_by(cls, user: User) -> Bound[Post]:
+        """`user`'s posts, prepared for keyset pages."""
+        return AUTHOR_POSTS(user=user.id)
+
+    @classmethod
+    def timeline(cls, user: User | int) -> QuerySet[Post]:
         """Posts of the people `user` follows (themselves included)."""
-        followed = Subquery(Follow.filter(follower_id=user.id).values("followed_id"))
+        user_id = user if isinstance(user, int) else user.id
+        followed = Subquery(Follow.filter(follower_id=user_id).values("followed_id"))
         return cls.listing().filter(author_id__in=followed)
 
     @classmethod
-    def by_author(cls, user: User) -> QuerySet[Post]:
+    def by_author(cls, user: User | int) -> QuerySet[Post]:
         """`user`'s posts."""
-        return cls.listing().filter(author_id=user.id)
+        return cls.listing().filter(author_id=user if isinstance(user, int) else user.id)
 
     @classmethod
     async def with_details(cls, post_id: int) -> Post | None:
@@ -159,6 +172,11 @@ class Comment(Shown):
         return cls.filter(post_id=post_id).select_related("author")
 
     @classmethod
+    def on_post_until(cls, post_id: int, until: datetime) -> Bound[Comment]:
+        """A post's comments written up to `until`, prepared for keyset pages."""
+        return POST_COMMENTS(post=post_id, until=until)
+
+    @classmethod
     async def publish(cls, author: User, post: Post, body: str) -> Comment:
         """Save a new comment by `author` on `post`, body_html rendered, author set."""
         comment = cls(author=author, post=post)
@@ -212,3 +230,12 @@ class Comment(Shown):
         if self.disabled and not show_disabled:
             del data["body"], data["body_html"]
         return data
+
+
+# The lists every page shows, their SQL built once per shape (flasky/prepared.py).
+EVERYONES_POSTS = Prepared(Post, lambda: Post.listing())
+FOLLOWED_POSTS = Prepared(Post, lambda user: Post.timeline(user))
+AUTHOR_POSTS = Prepared(Post, lambda user: Post.by_author(user))
+POST_COMMENTS = Prepared(
+    Comment, lambda post, until: Comment.for_post(post).filter(timestamp__lte=until)
+)
