@@ -6,20 +6,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint format bench clean
 
+# pip's output goes to .venv/install.log; on a failure its last lines are shown.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@echo "== installing into $(VENV) (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@($(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip \
+	  && $(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]') \
+	  > $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
+	@touch $(STAMP)
 
 install: $(STAMP)
 
-# The links Flasky mails point at FLASKY_BASE_URL (never at the request's Host).
-RUN_ENV = FLASKY_CONFIG=$${FLASKY_CONFIG:-development} FLASKY_BASE_URL=$${FLASKY_BASE_URL:-http://127.0.0.1:5000}
+# `make run PORT=5001` serves on another port. The links Flasky mails point at
+# FLASKY_BASE_URL (never at the request's Host), which follows PORT unless set.
+PORT ?= 5000
+RUN_ENV = FLASKY_CONFIG=$${FLASKY_CONFIG:-development} FLASKY_BASE_URL=$${FLASKY_BASE_URL:-http://127.0.0.1:$(PORT)}
 
 run: $(STAMP)
+	@$(BIN)/python -m flasky.portcheck $(PORT)
 	$(RUN_ENV) $(BIN)/flasky deploy
-	$(RUN_ENV) $(BIN)/hypercorn --config hypercorn.toml --workers 1 flasky.asgi:app
+	@echo "== serving http://127.0.0.1:$(PORT) (Ctrl-C stops; make run PORT=… for another port)"
+	$(RUN_ENV) $(BIN)/hypercorn --config hypercorn.toml --workers 1 --bind 127.0.0.1:$(PORT) flasky.asgi:app
 
 test: $(STAMP)
 	$(BIN)/ruff check flasky tests bench

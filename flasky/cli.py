@@ -24,6 +24,7 @@ from flasky import create_app, db, email
 from flasky.dataset import LoadError, load_dataset
 from flasky.generate import Size, write_dataset
 from flasky.models import Follow, Role, User
+from flasky.permissions import ROLE_PERMISSIONS
 
 T = TypeVar("T")
 
@@ -282,13 +283,40 @@ def mail(info: ScriptInfo, retry: bool, send: bool, recent: int) -> None:
 
 
 @cli.command()
+@click.argument("email")
+@click.argument("role", type=click.Choice(list(ROLE_PERMISSIONS)))
+@pass_app
+def role(info: ScriptInfo, email: str, role: str) -> None:
+    """Give the account of EMAIL the role ROLE (User, Moderator or Administrator); its
+    open sessions get the new permissions at their next request."""
+    app = load_app(info)
+
+    async def work() -> str | None:
+        user = await User.by_email(email)
+        if user is None:
+            return None
+        before = user.role.name
+        await user.change_role(await Role.get(name=role))
+        return f"{user.username} ({user.email}): {before} → {role}."
+
+    message = run_or_fail(app, "role", work)
+    if message is None:
+        fail(f"No account has the address {email.strip().lower()}.")
+    click.echo(message)
+
+
+@cli.command()
 @pass_app
 def prune(info: ScriptInfo) -> None:
     """Drop what nothing reads any more: old throttle rows, idle sessions, change-feed
-    events older than 24 hours (the server's sender task does this every 10 minutes)."""
+    events and Idempotency-Key answers older than 24 hours (the server's sender task
+    does this every 10 minutes)."""
     app = load_app(info)
     run_or_fail(app, "prune", email.housekeeping)
-    click.echo("Pruned throttle rows, idle sessions and change-feed events older than 24 h.")
+    click.echo(
+        "Pruned throttle rows, idle sessions, change-feed events and idempotency keys"
+        " older than 24 h."
+    )
 
 
 def _redact(url: str) -> str:

@@ -25,7 +25,7 @@ from quart import Quart, current_app
 from tortoise.transactions import in_transaction
 
 from flasky import db, feed, throttle
-from flasky.models import LoginSession, Outbox, utcnow
+from flasky.models import IdempotentRequest, LoginSession, Outbox, utcnow
 
 log = logging.getLogger("flasky.email")
 
@@ -324,12 +324,14 @@ class MailSender:
 
 async def housekeeping() -> None:
     """Drop what no rule reads any more: throttle events past the longest window,
-    sessions unused for longer than their cookie lives, change-feed events past a day."""
+    sessions unused for longer than their cookie lives, change-feed events and
+    Idempotency-Key answers past a day."""
     now = utcnow()
     await throttle.prune(now)
     await feed.prune(now)
     duration = float(current_app.config.get("QUART_AUTH_DURATION") or 365 * 24 * 3600)
     await LoginSession.purge(now - timedelta(seconds=duration))
+    await IdempotentRequest.purge(now - timedelta(hours=24))
 
 
 # -- the outbox at a glance (for `flasky mail`) -------------------------------------------

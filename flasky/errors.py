@@ -38,6 +38,7 @@ ERROR_NAMES = {
     403: "forbidden",
     404: "not found",
     405: "method not allowed",
+    409: "conflict",
     413: "payload too large",
     422: "bad request",
     429: "too many requests",

@@ -11,6 +11,7 @@ from flasky import throttle
 from flasky.cache import anonymous_page_cache, shows
 from flasky.exceptions import BadRequest, Forbidden, TooComplex
 from flasky.forms import BaseForm, CommentForm, PostForm, PreviewForm
+from flasky.idempotency import idempotent
 from flasky.identity import Viewer, current_viewer, permission_required, require_login
 from flasky.models import Comment, Post, utcnow
 from flasky.negotiate import invalid, representation, respond, wants_fragment, wants_json
@@ -42,6 +43,7 @@ async def index() -> Response:
 
 @bp.post("/")
 @permission_required(Permission.WRITE)
+@idempotent
 async def create_post() -> Response:
     """Publish a post; htmx gets the new card for the top of the feed and a fresh form."""
     viewer: Any = await current_viewer()
@@ -63,13 +65,18 @@ async def create_post() -> Response:
 
 @bp.get("/all")
 async def show_all() -> Response:
-    """Show everyone's posts on the home page (cookie for 30 days)."""
+    """Show everyone's posts on the home page (cookie for 30 days); JSON gets that feed."""
+    if wants_json():
+        return await _home(await current_viewer(), None, chosen="all")
     return await _remember_feed("")
 
 
 @bp.get("/followed")
 async def show_followed() -> Response:
-    """Show the posts of the people one follows on the home page (cookie for 30 days)."""
+    """Show the posts of the people one follows on the home page (cookie for 30 days);
+    a JSON client (bearer token) gets the followed feed itself."""
+    if wants_json():
+        return await _home(await require_login(), None, chosen="followed")
     return await _remember_feed("1")
 
 
@@ -166,6 +173,7 @@ async def comments(id: int) -> Response:
 
 @bp.post("/post/<int:id>/comments")
 @permission_required(Permission.COMMENT)
+@idempotent
 async def add_comment(id: int) -> Response:
     """Publish a comment; htmx gets it for the end of the list and a fresh form."""
     found = await _post_or_404(id)
@@ -239,33 +247,57 @@ async def preview() -> Response:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _chosen_feed(viewer: Viewer) -> tuple[Bound[Post], bool]:
-    """The feed this viewer chose (everyone's, or followed by the cookie) and whether it
-    is the followed one."""
-    followed = viewer.is_authenticated and request.cookies.get(SHOW_FOLLOWED) == "1"
+FEEDS = ("all", "followed")
+
+
+def _feed_in_url() -> str | None:
+    """`?feed=all` or `?feed=followed` (SPEC §4), which overrides the cookie; else None."""
+    chosen = request.args.get("feed")
+    if chosen is not None and chosen not in FEEDS:
+        raise BadRequest("The feed parameter is all or followed.")
+    return chosen
+
+
+def _chosen_feed(viewer: Viewer, chosen: str | None = None) -> tuple[Bound[Post], bool]:
+    """The feed this viewer chose — by the route, the URL's `?feed=` or else the cookie —
+    and whether it is the followed one (only a signed-in viewer has one)."""
+    chosen = (
+        chosen
+        or _feed_in_url()
+        or ("followed" if request.cookies.get(SHOW_FOLLOWED) == "1" else "all")
+    )
+    followed = chosen == "followed" and viewer.is_authenticated
     return Post.feed(viewer, followed=followed), followed
 
 
-async def _home(viewer: Viewer, form: BaseForm | None) -> Response:
+async def _home(viewer: Viewer, form: BaseForm | None, chosen: str | None = None) -> Response:
     """The home page: a page of the chosen feed under the post form."""
-    query, followed = _chosen_feed(viewer)
+    query, followed = _chosen_feed(viewer, chosen)
     shows("posts")  # a new or deleted post moves every page of the feed
     feed = await page_of(query, "POSTS")
+    in_url = chosen or _feed_in_url()
+    # the next pages keep a choice made in the URL (the cookie keeps its own)
+    feed_args = {"feed": in_url} if in_url else {}
 
     async def data() -> dict[str, Any]:
         items = [p.to_json() for p in feed.items]
-        return collection("posts", items, feed, await query.count(), "posts.index")
+        return collection("posts", items, feed, await query.count(), "posts.index", **feed_args)
 
-    return await respond(
+    response = await respond(
         "posts/index.html",
         fragment=FEED_PAGE,
         data=data,
         form=form,
         preview_html="",
         feed=feed,
+        feed_args=feed_args,
         cursor=cursor(),
         show_followed=followed,
     )
+    if in_url and viewer.is_authenticated and representation() == "page":
+        # a tab chosen stays chosen
+        _set_feed_cookie(response, "1" if followed else "", if_changed=True)
+    return response
 
 
 async def _home_with_errors(viewer: Viewer, form: BaseForm) -> Response:
@@ -361,6 +393,14 @@ async def _editable_post(id: int) -> Post:
 async def _remember_feed(value: str) -> Response:
     """Set the show_followed cookie and go home."""
     response = await respond(redirect_to=url_for("posts.index"))
+    _set_feed_cookie(response, value)
+    return response
+
+
+def _set_feed_cookie(response: Response, value: str, *, if_changed: bool = False) -> None:
+    """Remember the home feed chosen ("1": followed) for 30 days."""
+    if if_changed and request.cookies.get(SHOW_FOLLOWED, "") == value:
+        return
     response.set_cookie(
         SHOW_FOLLOWED,
         value,
@@ -369,7 +409,6 @@ async def _remember_feed(value: str) -> Response:
         samesite="Lax",
         secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
     )
-    return response
 
 
 def _retarget(selector: str) -> dict[str, str] | None:

@@ -32,7 +32,7 @@ USER_KEYS = {
     "avatar_url", "posts_url", "followed_posts_url", "followers_url", "following_url",
     "post_count", "followers_count", "following_count",
 }
-AUTHOR_KEYS = {"id", "username", "url", "avatar_url"}
+AUTHOR_KEYS = {"id", "username", "name", "url", "avatar_url"}
 # fmt: on
 
 

@@ -486,6 +486,30 @@ def test_deploy_hides_the_password_of_the_url():
     assert "s3cret" not in line and "app:***@" in line
 
 
+def test_role_promotes_an_existing_account(tmp_path: Path, dataset: Path):
+    url = f"sqlite://{tmp_path / 'role.sqlite'}"
+    assert run_flasky("deploy", url=url).returncode == 0
+    assert run_flasky("load", str(dataset), url=url).returncode == 0
+    with sqlite3.connect(tmp_path / "role.sqlite") as conn:
+        email = conn.execute("SELECT email FROM users ORDER BY id LIMIT 1").fetchone()[0]
+    result = run_flasky("role", email.upper(), "Moderator", url=url)
+    assert result.returncode == 0, result.stderr
+    assert "→ Moderator." in result.stdout and email in result.stdout
+    with sqlite3.connect(tmp_path / "role.sqlite") as conn:
+        role = conn.execute(
+            "SELECT r.name FROM users u JOIN roles r ON r.id = u.role_id WHERE u.email = ?",
+            (email,),
+        ).fetchone()
+        assert role == ("Moderator",)
+        # the change went through the change feed (sessions and pages hear it)
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'user-updated'").fetchone()[0]
+    missing = run_flasky("role", "nobody@example.com", "Administrator", url=url)
+    assert missing.returncode == 1
+    assert one_error_line(missing) == "Error: No account has the address nobody@example.com."
+    wrong = run_flasky("role", email, "Emperor", url=url)
+    assert wrong.returncode == 2 and "Emperor" in wrong.stderr
+
+
 def test_load_and_fake_commands(tmp_path: Path, dataset: Path):
     url = f"sqlite://{tmp_path / 'load.sqlite'}"
     assert run_flasky("deploy", url=url).returncode == 0
@@ -567,6 +591,59 @@ def test_profile_writes_a_report_per_request(tmp_path: Path):
     output = (tmp_path / "profile.log").read_text()
     assert "PATH: GET /healthz" in output and "PATH: GET /" in output
     assert "Ordered by: cumulative time" in output
+
+
+def make_run(tmp_path: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'run.sqlite'}",
+        "FLASKY_MAIL_SENDER_TASK": "0",
+        "FLASKY_DOTENV": os.devnull,
+    }
+    env.pop("FLASKY_CONFIG", None)  # make run's own default: development
+    env.pop("FLASKY_BASE_URL", None)
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # make and hypercorn stop together
+    )
+
+
+def test_make_run_serves_on_the_port_given(tmp_path: Path):
+    port = free_port()
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        server = make_run(tmp_path, port, log)
+        try:
+            assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz")
+            page = wait_for(f"http://127.0.0.1:{port}/auth/reset").decode()
+            assert "<form" in page
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    output = log_path.read_text()
+    assert f"serving http://127.0.0.1:{port}" in output
+    assert "pip" not in output.lower()  # the install, if any, speaks one line
+
+
+def test_make_run_on_a_busy_port_says_how_to_choose_another(tmp_path: Path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        log_path = tmp_path / "run.log"
+        with log_path.open("w") as log:
+            server = make_run(tmp_path, port, log)
+            assert server.wait(timeout=120) != 0
+    output = log_path.read_text()
+    assert f"Port {port} on 127.0.0.1 is already in use" in output
+    assert f"make run PORT={port + 1}" in output
+    assert "Traceback" not in output and "OSError" not in output
 
 
 def test_test_command_runs_pytest_under_coverage(tmp_path: Path):

@@ -24,23 +24,9 @@ from flasky.models import (
 )
 from flasky.permissions import Permission
 from tests.conftest import PASSWORD, make_user
+from tests.helpers import AUTHOR_KEYS, COMMENT_KEYS, POST_KEYS, USER_KEYS
 
 JOHN_MD5 = "d4c74594d841139328695756648b6bd6"  # md5("john@example.com")
-
-USER_KEYS = {
-    "id", "url", "username", "name", "location", "about_me", "member_since", "last_seen",
-    "avatar_url", "posts_url", "followed_posts_url", "followers_url", "following_url",
-    "post_count", "followers_count", "following_count",
-}  # fmt: skip
-POST_KEYS = {
-    "id", "url", "body", "body_html", "timestamp", "author_url", "author", "comments_url",
-    "comment_count",
-}  # fmt: skip
-COMMENT_KEYS = {
-    "id", "url", "post_url", "body", "body_html", "timestamp", "author_url", "author",
-    "disabled",
-}  # fmt: skip
-AUTHOR_KEYS = {"id", "username", "url", "avatar_url"}
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ number of queries whatever its length. Templates get fully loaded objects.
 | `sessions` | `LoginSession`, `ThrottleEvent` |
 | `outbox` | `Outbox` |
 | `events` | `Event` (the change feed) |
+| `idempotency` | `IdempotentRequest` (answers kept for `Idempotency-Key`) |
 """
 
 from flasky.models.accounts import User
@@ -30,11 +31,14 @@ from flasky.models.base import (
 from flasky.models.content import Comment, Post
 from flasky.models.events import Event
 from flasky.models.follows import Follow
+from flasky.models.idempotency import IdempotentRequest
 from flasky.models.outbox import Outbox
 from flasky.models.roles import AnonymousUser, Role
 from flasky.models.sessions import LoginSession, ThrottleEvent
 
-read_timestamps_fast(User, Post, Comment, Event, Outbox, LoginSession, ThrottleEvent)
+read_timestamps_fast(
+    User, Post, Comment, Event, Outbox, LoginSession, ThrottleEvent, IdempotentRequest
+)
 
 __all__ = [
     "PING_INTERVAL",
@@ -42,6 +46,7 @@ __all__ = [
     "Comment",
     "Event",
     "Follow",
+    "IdempotentRequest",
     "LoginSession",
     "Outbox",
     "Post",

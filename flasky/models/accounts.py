@@ -189,6 +189,13 @@ class User(Shown):
             await self.save(update_fields=["password_hash"])
             await LoginSession.end_all(self.id)
 
+    async def change_role(self, role: Role, actor: int | None = None) -> None:
+        """Give the account `role`; its open sessions see the new permissions at their
+        next request (the event reaches every process's viewer cache)."""
+        self.role_id, self.role = role.id, role
+        async with change_feed.change("user-updated", *self.session_topics(), actor=actor):
+            await self.save(update_fields=["role_id"])
+
     def session_topics(self) -> tuple[str, str]:
         """What a change to this account's sign-in touches: the account and its sessions."""
         return self.topic, LoginSession.topic_of(self.id)
@@ -389,6 +396,7 @@ class User(Shown):
         return {
             "id": self.id,
             "username": self.username,
+            "name": self.name,
             "url": url_for("social.user", username=self.username, _external=True),
             "avatar_url": self.avatar_url(external=True),
         }

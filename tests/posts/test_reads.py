@@ -143,7 +143,7 @@ async def test_followed_and_all_set_the_cookie(client, auth, people):
     assert cookie.startswith("show_followed=1;") and "Max-Age=2592000" in cookie
     body = await text(await client.get("/"))
     assert [int(i) for i in POST_IDS.findall(body)] == [mine.id]
-    assert re.search(r'<a href="/followed" aria-current="page">Followed</a>', body)
+    assert re.search(r'<a href="/\?feed=followed" aria-current="page">Followed</a>', body)
     data = await (await client.get("/", headers=JSON)).get_json()
     assert data["count"] == 1
     await Follow.create(follower_id=people["user"].id, followed_id=people["author"].id)
@@ -152,7 +152,7 @@ async def test_followed_and_all_set_the_cookie(client, auth, people):
     assert response.headers["Set-Cookie"].startswith("show_followed=;")
     assert "Max-Age=2592000" in response.headers["Set-Cookie"]
     body = await text(await client.get("/"))
-    assert re.search(r'<a href="/all" aria-current="page">All</a>', body)
+    assert re.search(r'<a href="/\?feed=all" aria-current="page">All</a>', body)
 
 
 async def test_anonymous_always_sees_all(client, people):
