@@ -526,8 +526,25 @@ def measure(
         row.result = run_wrk(url, duration=args.duration, **wrk_args)
     row.other_cpu = share[0]
     if warm_sample:
-        _, row.queries_warm = sample(browser, case)
+        try:
+            _, row.queries_warm = sample(browser, case)
+        except httpx.TimeoutException:
+            # the server still works off what wrk left queued (SQLite's writers, README)
+            row.note = "the server was still busy 30 s after the run"
+            _wait_idle(browser)
     return row
+
+
+def _wait_idle(browser: Browser, limit: float = 300.0) -> None:
+    """Wait (up to `limit` s) until the server answers /healthz again, so a stalled
+    case does not spill into the next one."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if browser.client.get("/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(1)
 
 
 def measure_bare(args: argparse.Namespace, label: str) -> Row:
@@ -579,6 +596,8 @@ def table(rows: list[Row], bares: list[Row]) -> str:
         errors = str(r.errors)
         if r.errors:
             errors += f" ({r.non_2xx_3xx} HTTP, {r.socket_errors} socket)"
+        if row.note:
+            errors += f"; {row.note}"
         ratio = 100 * r.requests_per_s / bare.requests_per_s if bare.requests_per_s else 0
         queries = "–" if row in bares else _fmt_queries(row)
         lines.append(

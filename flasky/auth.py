@@ -95,7 +95,7 @@ async def register() -> Response:
         else:
             await throttle.record_registration()
             await sign_in(user)
-            message = "A confirmation email has been sent to you by email."
+            message = "We sent you an email with a link to confirm your account."
             url = url_for("social.user", username=user.username, _external=True)
             data = {"username": user.username, "url": url}
             return await finish(url_for("auth.unconfirmed"), message, data=data, created=url)
@@ -125,9 +125,7 @@ async def resend_confirmation() -> Response:
     if viewer.confirmed:
         return await finish(url_for("posts.index"), "Your account is already confirmed.")
     await mail_confirmation(viewer)
-    return await finish(
-        url_for("auth.unconfirmed"), "A new confirmation email has been sent to you by email."
-    )
+    return await finish(url_for("auth.unconfirmed"), "We sent you a new confirmation email.")
 
 
 @bp.get("/unconfirmed")

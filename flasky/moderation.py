@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, abort, request
 from tortoise.exceptions import IntegrityError
 
+from flasky.exceptions import BadRequest
 from flasky.feed import change
 from flasky.forms import EditProfileAdminForm
 from flasky.identity import admin_required, current_viewer, permission_required
@@ -19,25 +20,35 @@ bp = Blueprint("moderation", __name__)
 ADMIN_FIELDS = ["email", "avatar_hash", "username", "confirmed", "role_id"]
 
 
+# `?show=` of the queue: which comments, as the `disabled` filter of the query.
+SHOWS = {"all": None, "disabled": True, "enabled": False}
+
+
 @bp.get("/moderate")
 @permission_required(Permission.MODERATE)
 async def moderate() -> Response:
-    """Every comment, newest first, each with Enable / Disable."""
-    page: Page[Comment] = await page_of(Comment.moderation_queue(), "COMMENTS")
+    """Every comment (or `?show=disabled` / `enabled`), newest first, each with the post
+    it is on and Enable / Disable."""
+    show = request.args.get("show", "all")
+    if show not in SHOWS:
+        raise BadRequest("The show parameter is all, disabled or enabled.")
+    query = Comment.moderation_queue(SHOWS[show])
+    page: Page[Comment] = await page_of(query, "COMMENTS")
+    args = {} if show == "all" else {"show": show}
 
     async def data() -> dict:
         # moderators see the bodies of disabled comments too
         items = [c.to_json(show_disabled=True) for c in page.items]
-        return collection(
-            "comments", items, page, await Comment.all().count(), "moderation.moderate"
-        )
+        count = await Comment.moderation_queue(SHOWS[show]).count()
+        return collection("comments", items, page, count, "moderation.moderate", **args)
 
     return await respond(
         "moderation/moderate.html",
         fragment="moderation/_queue_page.html",
         data=data,
         comments=page.items,
-        next_url=next_url(page, "moderation.moderate"),
+        show=show,
+        next_url=next_url(page, "moderation.moderate", **args),
     )
 
 
@@ -88,11 +99,16 @@ async def _set_disabled(comment_id: int, disabled: bool) -> Response:
         abort(404)
     viewer = await current_viewer()
     await comment.set_disabled(disabled, actor=viewer.id)
+    # in the queue the swapped comment keeps its line naming the post
+    in_queue = (await request.form).get("in") == "queue"
+    if in_queue:
+        await comment.fetch_related("post")
     return await respond(
         fragment="posts/_comment.html",
         data=lambda: comment.to_json(show_disabled=True),
         redirect_to=await _back(),
         comment=comment,
+        in_queue=in_queue,
     )
 
 

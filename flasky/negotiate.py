@@ -71,6 +71,7 @@ async def respond(
     flash: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    undo: tuple[str, str] | None = None,
     **context: Any,
 ) -> Response:
     """Answer in the form this request wants; always `Vary: Accept, HX-Request`.
@@ -80,7 +81,9 @@ async def respond(
       (sync or async), called only here, so pages never build JSON they do not send.
       `created` makes it 201 with that `Location`.
     - Otherwise `flash` (if any) is queued, unless JSON was asked for: it shows in this
-      htmx answer (out of band) or on the page the browser lands on next.
+      htmx answer (out of band) or on the page the browser lands on next. `undo` (a URL
+      to POST and the element its answer replaces) adds an Undo button to an htmx
+      answer's toast.
     - htmx fragment requests: `hx_redirect` answers an empty 200 with `HX-Redirect`
       (htmx navigates there); else the `fragment`, with the pending flashes.
     - `redirect_to`: Post/Redirect/Get (303 after a write, 302 after a GET).
@@ -93,14 +96,16 @@ async def respond(
             status = 201
             response.headers["Location"] = created
     else:
-        if flash and form != "json":
+        toast = flash if form == "fragment" and undo is not None else None
+        if flash and form != "json" and toast is None:
             await queue_flash(flash, "success")
         if form == "fragment" and hx_redirect is not None:
             response = Response(status=200)
             response.headers["HX-Redirect"] = hx_redirect
         elif form == "fragment" and fragment is not None:
             html = await render_template(fragment, **context)
-            response = Response(html + await _oob_flashes(), mimetype="text/html")
+            html += await _oob_flashes(toast, undo)
+            response = Response(html, mimetype="text/html")
         elif redirect_to is not None:
             response = redirect(redirect_to, 303 if request.method != "GET" else 302)
             status = response.status_code
@@ -163,12 +168,15 @@ def add_vary(response: Response) -> Response:
     return response
 
 
-async def _oob_flashes() -> str:
-    """Pending flash messages as an out-of-band swap, so htmx answers show them too."""
+async def _oob_flashes(toast: str | None = None, undo: tuple[str, str] | None = None) -> str:
+    """Pending flash messages (and `toast`, with its Undo) as an out-of-band swap, so
+    htmx answers show them too."""
     messages = get_flashed_messages(with_categories=True)
+    if toast:
+        messages = [*messages, ("success", toast)]
     if not messages:
         return ""
-    return await render_template("_flashes.html", messages=messages, oob=True)
+    return await render_template("_flashes.html", messages=messages, oob=True, undo=undo)
 
 
 def json_error(status: int, error: str, message: str) -> Response:

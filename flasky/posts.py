@@ -13,7 +13,7 @@ from flasky.exceptions import BadRequest, Forbidden, TooComplex
 from flasky.forms import BaseForm, CommentForm, PostForm, PreviewForm
 from flasky.idempotency import idempotent
 from flasky.identity import Viewer, current_viewer, permission_required, require_login
-from flasky.models import Comment, Post, utcnow
+from flasky.models import Comment, Follow, Post, User, utcnow
 from flasky.negotiate import invalid, representation, respond, wants_fragment, wants_json
 from flasky.pagination import Page, collection, cursor, encode_cursor, page_of, per_page
 from flasky.permissions import Permission
@@ -129,6 +129,14 @@ async def update_post(id: int) -> Response:
     )
 
 
+@bp.get("/delete/<int:id>")
+async def confirm_delete(id: int) -> Response:
+    """The confirmation page of a delete (author or ADMIN), for when scripts are off;
+    with scripts the card asks inline."""
+    found = await _editable_post(id)
+    return await respond("posts/delete_post.html", data=found.to_json, post=found)
+
+
 @bp.delete("/post/<int:id>")
 @bp.post("/delete/<int:id>")
 async def delete_post(id: int) -> Response:
@@ -235,12 +243,19 @@ async def preview() -> Response:
             error = exc.message
     if error and wants_json():
         raise BadRequest(error)  # a program gets the 400; a person sees it in the preview box
+    # Without scripts the composer's Preview button lands here: the post form comes back
+    # under the preview with the text in it, to post or to keep editing.
+    viewer = await current_viewer()
+    again = None
+    if representation() == "page" and kind == "post" and viewer.can(Permission.WRITE):
+        again = PostForm(formdata=None, data={"body": body})
     return await respond(
         "posts/preview.html",
         fragment="posts/_preview.html",
         data={"body_html": html},
         html=html,
         error=error,
+        form=again,
     )
 
 
@@ -283,6 +298,11 @@ async def _home(viewer: Viewer, form: BaseForm | None, chosen: str | None = None
         items = [p.to_json() for p in feed.items]
         return collection("posts", items, feed, await query.count(), "posts.index", **feed_args)
 
+    people = (
+        await _people_to_follow(viewer)
+        if followed and representation() == "page" and not cursor()
+        else []
+    )
     response = await respond(
         "posts/index.html",
         fragment=FEED_PAGE,
@@ -291,6 +311,7 @@ async def _home(viewer: Viewer, form: BaseForm | None, chosen: str | None = None
         preview_html="",
         feed=feed,
         feed_args=feed_args,
+        people=people,
         cursor=cursor(),
         show_followed=followed,
     )
@@ -298,6 +319,23 @@ async def _home(viewer: Viewer, form: BaseForm | None, chosen: str | None = None
         # a tab chosen stays chosen
         _set_feed_cookie(response, "1" if followed else "", if_changed=True)
     return response
+
+
+PEOPLE_TO_FOLLOW = 5
+
+
+async def _people_to_follow(viewer: Viewer) -> list[User]:
+    """For a newcomer (following fewer than five people): up to five who posted lately
+    and whom they do not follow yet, with counts (three queries, on the Followed tab)."""
+    if not isinstance(viewer, User) or not viewer.can(Permission.FOLLOW):
+        return []
+    following = await Follow.following_others(viewer.id, PEOPLE_TO_FOLLOW)
+    if len(following) >= PEOPLE_TO_FOLLOW:
+        return []
+    skip = following | {viewer.id}
+    ids = [i for i in await Post.recent_author_ids() if i not in skip][:PEOPLE_TO_FOLLOW]
+    users = {u.id: u for u in await User.with_counts().filter(id__in=ids)} if ids else {}
+    return [users[i] for i in ids if i in users]
 
 
 async def _home_with_errors(viewer: Viewer, form: BaseForm) -> Response:

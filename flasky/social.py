@@ -101,7 +101,9 @@ async def unfollow(username: str) -> Response:
     viewer: Any = await current_viewer()
     target = await _other_user_or_404(username, viewer)
     await viewer.unfollow(target)
-    return await _follow_answer(target, viewer, f"You are not following {target.username} anymore.")
+    message = f"You are not following {target.username} anymore."
+    undo = (url_for("social.follow", username=target.username), f"#follow-{target.id}")
+    return await _follow_answer(target, viewer, message, undo)
 
 
 @bp.get("/me")
@@ -125,6 +127,8 @@ async def avatar(avatar_hash: str) -> Response:
         abort(404)
     response = Response(identicon_svg(avatar_hash), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = AVATAR_CACHE
+    # its own <style> picks the colours of the scheme; nothing else may run or load
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
 
@@ -268,14 +272,18 @@ async def _other_user_or_404(username: str, viewer: Viewer) -> User:
     return target
 
 
-async def _follow_answer(target: User, viewer: Viewer, message: str) -> Response:
-    """The follow state as JSON, the toggled button with the count out-of-band, or PRG."""
+async def _follow_answer(
+    target: User, viewer: Viewer, message: str, undo: tuple[str, str] | None = None
+) -> Response:
+    """The follow state as JSON, the toggled button with the count out-of-band, or PRG
+    (`undo`: the toast of an htmx answer offers to take it back)."""
     state = await target.follow_state(viewer)
     return await respond(
         fragment="social/_follow_answer.html",
         data=state,
         redirect_to=url_for("social.user", username=target.username),
         flash=message,
+        undo=undo,
         user=target,
         **state,
     )
@@ -284,11 +292,13 @@ async def _follow_answer(target: User, viewer: Viewer, message: str) -> Response
 @functools.lru_cache(maxsize=4096)
 def identicon_svg(avatar_hash: str) -> str:
     """A 5×5 mirrored identicon drawn from the hash: cells from its first 15 hex digits,
-    colour from its last ones. The same hash always gives the same bytes."""
+    colour from its last ones. The same hash always gives the same bytes. The disc follows
+    the reader's colour scheme: pale behind dark cells in light mode, deep behind light
+    cells in dark mode (no bright discs on a dark page)."""
     hue = int(avatar_hash[-3:], 16) / 4096
     saturation = 0.45 + int(avatar_hash[-5:-3], 16) / 255 * 0.2
-    fg = _hex_colour(hue, 0.42, saturation)
-    bg = _hex_colour(hue, 0.93, 0.35)
+    fg, fg_dark = _hex_colour(hue, 0.42, saturation), _hex_colour(hue, 0.70, saturation)
+    bg, bg_dark = _hex_colour(hue, 0.93, 0.35), _hex_colour(hue, 0.20, 0.25)
     squares = sorted(
         {
             (row, c)
@@ -302,7 +312,9 @@ def identicon_svg(avatar_hash: str) -> str:
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8" width="96" height="96"'
         ' shape-rendering="crispEdges">'
-        f'<rect width="8" height="8" fill="{bg}"/><path fill="{fg}" d="{path}"/></svg>'
+        f"<style>.b{{fill:{bg}}}.f{{fill:{fg}}}@media (prefers-color-scheme:dark)"
+        f"{{.b{{fill:{bg_dark}}}.f{{fill:{fg_dark}}}}}</style>"
+        f'<rect class="b" width="8" height="8"/><path class="f" d="{path}"/></svg>'
     )
 
 

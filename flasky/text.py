@@ -27,6 +27,8 @@ from typing import Any
 import bleach
 import markdown as md
 from bleach.linkifier import DEFAULT_CALLBACKS
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 from flasky.exceptions import TooComplex
 
@@ -73,10 +75,37 @@ def _cleaner(kind: str) -> bleach.Cleaner:
     return cleaners[kind]
 
 
+class _ImagesAsLinks(Treeprocessor):
+    """`![cat](url)` becomes a link to the image, "Image: cat": we show no images (no
+    third-party requests from a reader's browser), but the reader can still open it.
+    bleach then checks the link like any other (`javascript:` and friends go)."""
+
+    def run(self, root: Any) -> None:
+        in_links = {id(img) for link in root.iter("a") for img in link.iter("img")}
+        for img in root.iter("img"):
+            src, alt, title = img.get("src", ""), img.get("alt", ""), img.get("title")
+            img.attrib.clear()
+            img.text = f"Image: {alt}" if alt.strip() else "Image"
+            if id(img) in in_links:  # already inside a link: its text only (bleach drops the span)
+                img.tag = "span"
+                continue
+            img.tag = "a"
+            img.set("href", src)
+            if title:
+                img.set("title", title)
+
+
+class _ImagesAsLinksExtension(Extension):
+    def extendMarkdown(self, converter: md.Markdown) -> None:  # noqa: N802 (Markdown's name)
+        converter.treeprocessors.register(_ImagesAsLinks(converter), "images_as_links", 5)
+
+
 def _markdown() -> md.Markdown:
     converter = _local.__dict__.get("markdown")
     if converter is None:
-        converter = _local.markdown = md.Markdown(output_format="html", extensions=["fenced_code"])
+        converter = _local.markdown = md.Markdown(
+            output_format="html", extensions=["fenced_code", _ImagesAsLinksExtension()]
+        )
     return converter.reset()
 
 

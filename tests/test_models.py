@@ -409,8 +409,8 @@ async def test_avatar_url_styles(app: Any):
         external = user.avatar_url(external=True)
         app.config["FLASKY_AVATARS"] = "gravatar"
         gravatar = user.avatar_url(size=64)
-    assert identicon == f"/avatar/{JOHN_MD5}.svg"  # pages: on this site, whatever its host
-    assert external == f"http://localhost/avatar/{JOHN_MD5}.svg"  # JSON: FLASKY_BASE_URL
+    assert identicon == f"/avatar/{JOHN_MD5}.svg?v=2"  # pages: on this site, whatever its host
+    assert external == f"http://localhost/avatar/{JOHN_MD5}.svg?v=2"  # JSON: FLASKY_BASE_URL
     assert (
         gravatar.startswith(f"https://secure.gravatar.com/avatar/{JOHN_MD5}") and "s=64" in gravatar
     )

@@ -84,7 +84,7 @@ async def test_profile_three_forms(client, alice, bob, headers):
         assert data["username"] == "alice" and data["post_count"] == 3
         assert data["followers_count"] == 1 and data["following_count"] == 0
         assert data["url"] == "http://localhost/user/alice"
-        assert data["avatar_url"] == f"http://localhost/avatar/{alice.avatar_hash}.svg"
+        assert data["avatar_url"] == f"http://localhost/avatar/{alice.avatar_hash}.svg?v=2"
         assert data["followers_url"] == "http://localhost/followers/alice"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["member_since"])
     else:
@@ -491,6 +491,11 @@ async def test_identicon_is_deterministic_and_cacheable(client, alice):
     svg = await text(first)
     assert svg.startswith("<svg") and "<script" not in svg
     assert svg == identicon_svg(alice.avatar_hash)
+    # a disc of the reader's scheme: its own style, and nothing else may load or run
+    assert "prefers-color-scheme:dark" in svg
+    assert (
+        first.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    )
 
 
 def test_identicons_differ_and_are_mirrored():

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from flasky.models.content import Comment, Post
 
 
+IDENTICON_VERSION = 2
+
+
 class User(Shown):
     TOPIC = "user"
     id = fields.IntField(primary_key=True)
@@ -276,7 +279,10 @@ class User(Shown):
         """Gravatar or our own identicon, as FLASKY_AVATARS says (absolute for JSON)."""
         if current_app.config.get("FLASKY_AVATARS") == "gravatar":
             return self.gravatar(size)
-        return url_for("social.avatar", avatar_hash=self.avatar_hash, _external=external)
+        # v: the identicon's drawing; a new one gets a new URL (they are cached for a year)
+        return url_for(
+            "social.avatar", avatar_hash=self.avatar_hash, v=IDENTICON_VERSION, _external=external
+        )
 
     # -- follows -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ they appear in, and their JSON."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +90,18 @@ class Post(Shown):
     def by_author(cls, user: User | int) -> QuerySet[Post]:
         """`user`'s posts."""
         return cls.listing().filter(author_id=user if isinstance(user, int) else user.id)
+
+    @classmethod
+    async def recent_author_ids(cls, posts: int = 300) -> list[int]:
+        """Who wrote the latest `posts` posts, most recent first, each once (one query
+        walking the timestamp index)."""
+        rows = (
+            await cls.all()
+            .order_by("-timestamp", "-id")
+            .limit(posts)
+            .values_list("author_id", flat=True)
+        )
+        return list(dict.fromkeys(rows))
 
     @classmethod
     async def with_details(cls, post_id: int) -> Post | None:
@@ -209,9 +222,18 @@ class Comment(Shown):
         ).count()
 
     @classmethod
-    def moderation_queue(cls) -> QuerySet[Comment]:
-        """Every comment with its author (page them newest first)."""
-        return cls.all().select_related("author")
+    def moderation_queue(cls, disabled: bool | None = None) -> QuerySet[Comment]:
+        """Every comment (or only the disabled or enabled ones) with its author and its
+        post (page them newest first)."""
+        query = cls.all() if disabled is None else cls.filter(disabled=disabled)
+        return query.select_related("author", "post")
+
+    def post_title(self, length: int = 80) -> str:
+        """The first line of the post's Markdown, shortened: what the queue shows to say
+        which post a comment is on (needs `post` fetched)."""
+        lines = (_plain_line(line) for line in self.post.body.splitlines())
+        first = next((line for line in lines if line), "")
+        return first if len(first) <= length else first[: length - 1].rstrip() + "…"
 
     def to_json(self, show_disabled: bool = False) -> dict[str, Any]:
         """The comment JSON of SPEC §4; a disabled body is left out unless `show_disabled`."""
@@ -230,6 +252,15 @@ class Comment(Shown):
         if self.disabled and not show_disabled:
             del data["body"], data["body_html"]
         return data
+
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url), ![alt](src) → text
+
+
+def _plain_line(line: str) -> str:
+    """A line of Markdown as words: block markers, links and emphasis marks taken out."""
+    words = _LINK.sub(r"\1", line.strip().lstrip("#>*-+ ").strip())
+    return words.translate({ord(c): None for c in "*_`~"}).strip()
 
 
 # The lists every page shows, their SQL built once per shape (flasky/prepared.py).

@@ -60,6 +60,17 @@ class Follow(Model):
         return set(rows)
 
     @classmethod
+    async def following_others(cls, follower_id: int, at_most: int) -> set[int]:
+        """Up to `at_most` of whom the user follows, themselves left out (one query)."""
+        rows = await (
+            cls.filter(follower_id=follower_id)
+            .exclude(followed_id=follower_id)
+            .limit(at_most)
+            .values_list("followed_id", flat=True)
+        )
+        return set(rows)
+
+    @classmethod
     async def followed_among(cls, follower_id: int, ids: list[int]) -> set[int]:
         """Which of `ids` the user `follower_id` follows (one query)."""
         if not ids:

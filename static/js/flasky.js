@@ -1,12 +1,18 @@
-// Flasky's own few lines: relative times, flash fading, form reset after htmx posts.
+// Flasky's own few lines: relative times, toasts, the composer, inline confirms, cards
+// that open their post, keyboard shortcuts, and what to say when the network fails.
+// Everything here improves a page that already works without it.
 (function () {
   "use strict";
+
+  // -- relative times --------------------------------------------------------------------
+
   const units = [
     ["year", 31536000], ["month", 2592000], ["week", 604800],
     ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1],
   ];
   const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
   function relative(date) {
     const seconds = Math.round((date.getTime() - Date.now()) / 1000);
@@ -20,17 +26,105 @@
   }
 
   function renderTimes(root) {
-    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
       const date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) return;
-      el.textContent = relative(date);
+      // a post page's full date stays a date; every other time reads "3 hours ago"
+      el.textContent = el.hasAttribute("data-exact") ? full.format(date) : relative(date);
       el.title = exact.format(date);
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { renderTimes(document); });
-  document.addEventListener("htmx:load", function (event) { renderTimes(event.target); });
-  setInterval(function () { renderTimes(document); }, 60000);
+  // -- toasts: one at a time, bottom centre, never pushing the page -----------------------
+
+  const TOAST_SECONDS = 6;
+
+  function region() {
+    return document.getElementById("flashes");
+  }
+
+  // Each toast leaves by itself after a few seconds (longer when it offers an action);
+  // hovering or focusing it holds it.
+  function arm(toast) {
+    if (toast.dataset.armed) return;
+    toast.dataset.armed = "1";
+    const seconds = toast.querySelector("button") ? TOAST_SECONDS + 4 : TOAST_SECONDS;
+    let timer = null;
+    const leave = function () {
+      toast.classList.add("is-leaving");
+      setTimeout(function () { toast.remove(); }, 300);
+    };
+    const start = function () { timer = setTimeout(leave, seconds * 1000); };
+    const hold = function () { clearTimeout(timer); };
+    toast.addEventListener("mouseenter", hold);
+    toast.addEventListener("focusin", hold);
+    toast.addEventListener("mouseleave", start);
+    toast.addEventListener("focusout", start);
+    start();
+  }
+
+  function armAll(root) {
+    const box = region();
+    if (!box) return;
+    // a region swapped in out of band replaced the old toasts: keep only the newest
+    const toasts = box.querySelectorAll(".flash");
+    toasts.forEach(function (t, i) { if (i < toasts.length - 1) t.remove(); });
+    box.querySelectorAll(".flash").forEach(arm);
+  }
+
+  function toast(text, kind, action) {
+    const box = region();
+    if (!box) return;
+    box.replaceChildren();
+    const p = document.createElement("p");
+    p.className = "flash flash-" + (kind || "success");
+    const span = document.createElement("span");
+    span.className = "flash-text";
+    span.textContent = text;
+    p.appendChild(span);
+    if (action) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link-button toast-action";
+      button.textContent = action.label;
+      button.addEventListener("click", function () { p.remove(); action.run(); });
+      p.append(" ", button);
+    }
+    box.appendChild(p);
+    arm(p);
+  }
+
+  // -- the composer: grows with its text, counts near the limit, no empty posts ----------
+
+  const COUNT_FROM = 200;
+
+  function updateEditor(textarea) {
+    const form = textarea.form;
+    if (!form) return;
+    const limit = parseInt(textarea.dataset.limit || "0", 10);
+    const left = limit - textarea.value.length;
+    const counter = form.querySelector(".counter");
+    if (counter) {
+      counter.textContent = limit && left <= COUNT_FROM ? String(left) : "";
+      counter.classList.toggle("is-over", left < 0);
+      counter.title = left < 0 ? (-left) + " characters over the limit" : left + " characters left";
+    }
+    const empty = textarea.value.trim() === "";
+    form.classList.toggle("has-text", !empty);
+    form.querySelectorAll("[data-needs-text]").forEach(function (button) {
+      button.disabled = empty || (limit > 0 && left < 0);
+    });
+  }
+
+  function setUpEditors(root) {
+    root.querySelectorAll("textarea[data-limit]").forEach(updateEditor);
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("textarea[data-limit]")) {
+      updateEditor(event.target);
+    }
+  });
 
   // A form marked data-reset-on-success empties itself after a successful htmx post.
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -38,8 +132,11 @@
     if (form && event.detail.successful && event.detail.elt === form) {
       form.reset();
       form.querySelectorAll("[data-clear-on-reset]").forEach(function (el) { el.innerHTML = ""; });
+      setUpEditors(form);
     }
   });
+
+  // -- htmx answers ------------------------------------------------------------------------
 
   // htmx swaps only HTML: a JSON answer (or any other type) never becomes part of the
   // page, whatever link or form asked for it.
@@ -73,17 +170,203 @@
     return "";
   }
 
+  function waitText(xhr) {
+    const seconds = parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
+    if (!seconds) return "a little";
+    if (seconds < 60) return seconds + (seconds === 1 ? " second" : " seconds");
+    const minutes = Math.ceil(seconds / 60);
+    return minutes + (minutes === 1 ? " minute" : " minutes");
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
-    const box = document.getElementById("flashes");
-    if (!box) return;
-    const p = document.createElement("p");
-    p.className = "flash flash-error";
     const xhr = event.detail.xhr;
     const status = xhr.status;
-    p.textContent = serverMessage(xhr) || (status === 429 ? "Too many attempts. Please wait a little."
+    toast(serverMessage(xhr) || (status === 429 ? "Too many attempts. Please wait " + waitText(xhr) + "."
       : status === 403 ? "You do not have permission to do that."
       : status >= 500 ? "Something went wrong. Please try again."
-      : "That did not work (" + status + ").");
-    box.appendChild(p);
+      : "That did not work (" + status + ")."), "error");
   });
+
+  // The network failed or timed out: say so, keep what was typed (htmx only resets a
+  // form that succeeded), and offer to send the same request again.
+  function retryOf(detail) {
+    const elt = detail.elt;
+    const config = detail.requestConfig || {};
+    if (elt && elt.tagName === "FORM") return function () { elt.requestSubmit(); };
+    if (elt && config.verb && config.path) {
+      return function () { htmx.ajax(config.verb.toUpperCase(), config.path, { source: elt }); };
+    }
+    return function () { location.reload(); };
+  }
+
+  function networkTrouble(event) {
+    const config = event.detail.requestConfig || {};
+    const reading = (config.verb || "get").toLowerCase() === "get";
+    toast(reading ? "Could not load — check your connection." : "Not sent — check your connection.",
+      "error", { label: "Retry", run: retryOf(event.detail) });
+  }
+  document.addEventListener("htmx:sendError", networkTrouble);
+  document.addEventListener("htmx:timeout", networkTrouble);
+
+  // -- follow: the pointer that clicked does not see "Unfollow" until it leaves ----------
+
+  let clickedFollow = null; // the id of the follow form a pointer (not a key) just sent
+
+  document.addEventListener("click", function (event) {
+    const form = event.target.closest && event.target.closest(".follow-form");
+    clickedFollow = form && event.detail > 0 ? form.id : null;
+  }, true);
+
+  function followButtonsIn(root) {
+    if (!clickedFollow || !root.matches || !root.matches(".follow-form")) return;
+    if (root.id !== clickedFollow) return;
+    clickedFollow = null;
+    const button = root.querySelector(".follow-button");
+    if (!button) return;
+    button.classList.add("just-clicked");
+    const away = function (event) {
+      if (button.contains(event.target)) return;
+      button.classList.remove("just-clicked");
+      document.removeEventListener("pointermove", away);
+    };
+    document.addEventListener("pointermove", away);
+  }
+
+  // -- inline confirm (Delete): "Delete this post? Delete · Cancel" ----------------------
+
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest && event.target.closest("[data-inline-confirm]");
+    if (opener) {
+      const form = document.getElementById(opener.dataset.inlineConfirm);
+      if (!form) return;
+      event.preventDefault();
+      event.stopPropagation(); // before htmx's boost sees the link
+      opener.hidden = true;
+      form.hidden = false;
+      const go = form.querySelector("button[type=submit]");
+      if (go) go.focus();
+      return;
+    }
+    const cancel = event.target.closest && event.target.closest("form.inline-confirm [data-cancel]");
+    if (cancel) closeConfirm(cancel.form);
+  }, true);
+
+  function closeConfirm(form) {
+    form.hidden = true;
+    const opener = document.querySelector('[data-inline-confirm="' + form.id + '"]');
+    if (opener) { opener.hidden = false; opener.focus(); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const form = event.target.closest && event.target.closest("form.inline-confirm");
+    if (form) closeConfirm(form);
+  });
+
+  // -- cards open their post ---------------------------------------------------------------
+
+  const INTERACTIVE = "a, button, form, input, textarea, select, label, summary, [hx-get], [hx-post]";
+
+  function openCard(card, newTab) {
+    const link = card.querySelector("a.permalink");
+    if (!link) return;
+    if (newTab) { window.open(link.href, "_blank", "noopener"); return; }
+    link.click(); // a boosted navigation, like clicking the time
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.button !== 0 && event.button !== 1) return;
+    const card = event.target.closest && event.target.closest("li[data-card]");
+    if (!card || event.target.closest(INTERACTIVE)) return;
+    if (String(window.getSelection() || "").length) return; // selecting text, not opening
+    openCard(card, event.ctrlKey || event.metaKey || event.button === 1);
+  });
+
+  // "← Back" returns to the page it came from on this site, else goes home.
+  document.addEventListener("click", function (event) {
+    const back = event.target.closest && event.target.closest("a[data-back]");
+    if (!back) return;
+    // htmx's boosted navigations leave {htmx: true} in the history entry they push
+    const boosted = history.state && history.state.htmx;
+    if (boosted || document.referrer.indexOf(location.origin + "/") === 0) {
+      event.preventDefault();
+      event.stopPropagation();
+      history.back();
+    }
+  }, true);
+
+  // -- keyboard shortcuts: j/k posts, n new post, ? the list ------------------------------
+
+  function typing(target) {
+    return target.closest && target.closest("input, textarea, select, [contenteditable], dialog");
+  }
+
+  function moveCard(step) {
+    const cards = Array.from(document.querySelectorAll("#feed > li.post"));
+    if (!cards.length) return;
+    const current = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest("#feed > li.post") : null;
+    let index = current ? cards.indexOf(current) + step : (step > 0 ? 0 : cards.length - 1);
+    index = Math.max(0, Math.min(cards.length - 1, index));
+    const card = cards[index];
+    card.tabIndex = -1;
+    card.focus({ preventScroll: true });
+    card.scrollIntoView({ block: "nearest" });
+  }
+
+  function compose() {
+    const field = document.getElementById("post-form-body");
+    if (!field) { location.href = "/#post-form"; return; }
+    field.focus();
+    field.scrollIntoView({ block: "center" });
+  }
+
+  function showShortcuts() {
+    const dialog = document.getElementById("shortcuts");
+    if (dialog && !dialog.open) dialog.showModal();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    if (typing(event.target)) return;
+    const card = event.target.closest && event.target.closest("#feed > li.post");
+    if (event.key === "Enter" && card && event.target === card) { openCard(card, false); return; }
+    const actions = { j: function () { moveCard(1); }, k: function () { moveCard(-1); },
+      n: compose, "?": showShortcuts };
+    const run = actions[event.key];
+    if (run) { event.preventDefault(); run(); }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-shortcuts]")) showShortcuts();
+  });
+
+  // The bottom bar's compose button: straight to the post form when it is on the page.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("a[data-compose]");
+    if (!button || !document.getElementById("post-form-body")) return;
+    event.preventDefault();
+    event.stopPropagation();
+    compose();
+  }, true);
+
+  // -- set up every piece of page htmx adds ------------------------------------------------
+
+  function setUp(root) {
+    renderTimes(root);
+    setUpEditors(root);
+    followButtonsIn(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUp(document);
+    armAll(document);
+    if (location.hash === "#post-form" && document.getElementById("post-form-body")) compose();
+  });
+  document.addEventListener("htmx:load", function (event) { setUp(event.target); });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "flashes") armAll(document);
+  });
+  document.addEventListener("htmx:afterSettle", function () { armAll(document); });
+  setInterval(function () { renderTimes(document); }, 60000);
 })();

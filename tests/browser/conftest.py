@@ -52,6 +52,24 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
+# axe-core, vendored from the npm package (tests/browser/vendor/, version in the name):
+# Playwright injects it into every page, where CSP does not reach, and `check()` runs it
+# on every page a test opened.
+AXE = (Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js").read_text()
+AXE_RUN = """async () => {
+  // let toasts and transitions finish (a toast fading in is not low contrast)
+  const finite = document.getAnimations().filter(
+    (a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity);
+  await Promise.all(finite.map((a) => a.finished.catch(() => null)));
+  await new Promise((resolve) => setTimeout(resolve, 350));
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.impact} ${v.id}: ${v.help} — ` +
+      v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
+}"""
+# (path, scheme, user) already audited in this run: each page is checked once per form.
+AUDITED: set[tuple[str, str, str | None]] = set()
 STARTUP_TIMEOUT = 30.0
 
 
@@ -207,6 +225,10 @@ class Browsing:
         self.browser, self.server, self.sessions = browser, server, sessions
         self.contexts: list[BrowserContext] = []
         self.watches: dict[Page, Watch] = {}
+        # every document a page showed, to audit with axe: (page, url, scheme, user, js)
+        self.visited: list[tuple[Page, str, str, str | None, bool]] = []
+        self.axe_problems: list[str] = []
+        self.forms: dict[Page, tuple[str, str | None]] = {}  # page → (scheme, user)
 
     def page(self, user: str | None = None, *, scheme: str = "light", js: bool = True) -> Page:
         """A new page in a fresh context, logged in as `user` (through the login form)."""
@@ -220,8 +242,14 @@ class Browsing:
             locale="en-GB",
         )
         context.set_default_timeout(10_000)
+        context.add_init_script(script=AXE)
         self.contexts.append(context)
         page = context.new_page()
+        self.forms[page] = (scheme, user)
+        page.on(
+            "load",
+            lambda p: self.visited.append((p, p.url, scheme, user, js)),
+        )
         watch = Watch()
         page.on("console", watch.on_console)
         page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
@@ -243,9 +271,53 @@ class Browsing:
         return self.sessions[user]
 
     def check(self) -> None:
-        """Fail if any page logged a console error, threw, or opened a dialog."""
+        """Fail if any page logged a console error, threw, or opened a dialog, or if axe
+        finds a serious or critical violation on any page a test opened."""
         problems = [f"{page.url}: {p}" for page, w in self.watches.items() for p in w.problems()]
+        problems += self.axe_problems + self.accessibility()
         assert not problems, "\n".join(problems)
+
+    def accessibility_now(self, page: Page) -> None:
+        """axe on `page` as it is now (once per path, scheme and user); `check()` fails
+        on what it found."""
+        scheme, user = self.forms[page]
+        self.axe_problems += self._audit(page, page.url, scheme, user)
+
+    def accessibility(self) -> list[str]:
+        """axe on every document the pages showed, once per (path, scheme, user): the
+        page as it is now where it still shows it, else the URL opened again (a GET)."""
+        problems: list[str] = []
+        for page, url, scheme, user, js in self.visited:
+            live = js and not page.is_closed() and page.url == url
+            problems += self._audit(page if live else None, url, scheme, user)
+        return problems
+
+    def _audit(self, page: Page | None, url: str, scheme: str, user: str | None) -> list[str]:
+        """axe's serious and critical findings on `url` (shown by `page`, or opened again)."""
+        # a cursor page is its list again: the path and the other parameters name a page
+        path = re.sub(r"[?&]cursor=[^&]*", "", url.removeprefix(self.server.url).split("#")[0])
+        path = path or "/"
+        key = (path, scheme, user)
+        if key in AUDITED or not url.startswith(self.server.url):
+            return []
+        AUDITED.add(key)
+        if page is None:
+            page = self._audit_page(user, scheme)
+            page.goto(url)
+        found = page.evaluate(AXE_RUN)
+        return [f"axe {scheme} {user or 'anonymous'} {path}: {v}" for v in found]
+
+    def _audit_page(self, user: str | None, scheme: str) -> Page:
+        """A page (not watched for console errors) to open a URL again for axe."""
+        context = self.browser.new_context(
+            base_url=self.server.url,
+            viewport=VIEWPORT,
+            color_scheme=scheme,  # type: ignore[arg-type]
+            storage_state=self.session(user) if user else None,
+        )
+        context.add_init_script(script=AXE)
+        self.contexts.append(context)
+        return context.new_page()
 
     def close(self) -> None:
         for context in self.contexts:

@@ -46,16 +46,22 @@ TEXT = [
 PHONE = {"width": 390, "height": 844}
 
 
-def check_page(page: Page) -> None:
-    """Styled, nothing sticking out (desktop and phone width), avatars loaded, readable."""
+def check_page(page: Page, shot: Callable[[Page, str], Path] | None = None, name: str = "") -> None:
+    """Styled, nothing sticking out (desktop and phone width), avatars loaded, readable;
+    with `shot`, saved at both widths (`name`, `name-phone`)."""
     assert page.evaluate("getComputedStyle(document.querySelector('.site-header')).position") == (
         "sticky"
     ), "the stylesheet did not load"
     assert broken_images(page) == []
     assert layout_problems(page) == []
     assert low_contrast(page, TEXT) == []
+    if shot:
+        shot(page, name)
     page.set_viewport_size(PHONE)
     assert layout_problems(page) == [], "at phone width"
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    if shot:
+        shot(page, f"{name}-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -77,21 +83,20 @@ def test_main_pages(
     for name, path in pages.items():
         page.goto(path)
         page.wait_for_load_state("networkidle")
-        check_page(page)
-        screenshot(page, f"{name}-{scheme}")
+        check_page(page, screenshot, f"{name}-{scheme}")
 
     anonymous = browsing.page(scheme=scheme)
+    anonymous.goto("/")
+    check_page(anonymous, screenshot, f"landing-{scheme}")
     anonymous.goto("/auth/login")
-    check_page(anonymous)
-    screenshot(anonymous, f"login-{scheme}")
+    check_page(anonymous, screenshot, f"login-{scheme}")
 
     # Chromium logs every 4xx document as a console error; this one is the point.
     browsing.watch(anonymous).expect_console_error(r"status of 404\b")
     response = anonymous.goto("/no/such/page")
     assert response is not None and response.status == 404
     expect(anonymous.locator(".error-code")).to_have_text("404")
-    check_page(anonymous)
-    screenshot(anonymous, f"error-{scheme}")
+    check_page(anonymous, screenshot, f"error-{scheme}")
 
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == ("rgb(247, 247, 251)" if scheme == "light" else "rgb(17, 17, 24)")

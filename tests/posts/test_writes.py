@@ -41,7 +41,7 @@ async def test_create_post_three_forms(client, auth, people, headers):
     elif headers is HTMX:
         body = await text(response)
         assert response.status_code == 200
-        assert body.lstrip().startswith(f'<li id="post-{created.id}" class="post">')
+        assert body.lstrip().startswith(f'<li id="post-{created.id}" class="post" data-card=')
         # a fresh, empty form replaces the one that was sent, out of band
         assert 'id="post-form"' in body and 'hx-swap-oob="true"' in body
         assert "From *a form*</textarea>" not in body
@@ -127,7 +127,7 @@ async def test_edit_post_three_forms(client, auth, people, post, headers):
         assert response.headers["Location"] == f"/post/{post.id}"
     elif headers is HTMX:
         body = await text(response)
-        assert body.lstrip().startswith(f'<li id="post-{post.id}" class="post">')
+        assert body.lstrip().startswith(f'<li id="post-{post.id}" class="post" data-card=')
         assert "<p>Edited</p>" in body and "1 comment" in body
     else:
         assert (await response.get_json())["body"] == "Edited"
