@@ -38,7 +38,7 @@ ERROR_NAMES = {
     403: "forbidden",
     404: "not found",
     405: "method not allowed",
-    409: "conflict",
+    409: "bad request",  # SPEC §4's names: a key still in use is the client's to resend
     413: "payload too large",
     422: "bad request",
     429: "too many requests",

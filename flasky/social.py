@@ -128,7 +128,9 @@ async def avatar(avatar_hash: str) -> Response:
     response = Response(identicon_svg(avatar_hash), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = AVATAR_CACHE
     # its own <style> picks the colours of the scheme; nothing else may run or load
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
     return response
 
 

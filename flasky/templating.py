@@ -11,6 +11,7 @@ from markupsafe import Markup
 from quart import Quart, render_template, url_for
 
 from flasky.feed import FeedCache, request_stamp
+from flasky.idempotency import new_key
 from flasky.identity import current_viewer
 from flasky.models import Post, iso
 from flasky.permissions import Permission
@@ -66,7 +67,11 @@ def init_app(app: Quart) -> None:
 
     # Globals, not context: macros imported without context see them.
     app.jinja_env.globals.update(
-        Permission=Permission, csrf_token=generate_csrf, asset_url=asset_url, post_card=post_card
+        Permission=Permission,
+        csrf_token=generate_csrf,
+        asset_url=asset_url,
+        post_card=post_card,
+        idempotency_key=new_key,
     )
 
     app.add_template_filter(iso, "iso")

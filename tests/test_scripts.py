@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -229,3 +230,48 @@ async def test_a_new_role_reaches_an_open_session(client, app):
             break
         await asyncio.sleep(0.02)
     assert (await client.get("/moderate")).status_code == 200
+
+
+# -- the composers' keys: htmx retries --------------------------------------------------------
+
+
+async def test_composers_carry_a_fresh_key_and_an_htmx_retry_replays(client):
+    from tests.helpers import HTMX, csrf
+
+    reader, _, _ = await reader_and_authors()
+    await login(client, reader)
+    page = await text(await client.get("/"))
+    keys = re.findall(r'hx-headers=\'\{"Idempotency-Key": "([\w-]+)"\}\'', page)
+    assert len(keys) == 1
+    again = re.findall(r'"Idempotency-Key": "([\w-]+)"', await text(await client.get("/")))
+    assert again != keys  # a fresh key each time the form is drawn
+    headers = {**HTMX, "Idempotency-Key": keys[0], "X-CSRFToken": await csrf(client)}
+    form = {"body": "sent by htmx, retried"}
+    first = await client.post("/", headers=headers, form=form)
+    retry = await client.post("/", headers=headers, form=form)
+    assert first.status_code == retry.status_code == 200
+    assert await text(retry) == await text(first)
+    assert retry.headers["Content-Type"] == first.headers["Content-Type"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await Post.filter(body="sent by htmx, retried").count() == 1
+    # a plain form post (no scripts) ignores a key: Post/Redirect/Get covers it
+    plain = await client.post(
+        "/", headers={"Idempotency-Key": keys[0]}, form={**form, "csrf_token": await csrf(client)}
+    )
+    assert plain.status_code == 303
+
+
+async def test_a_request_cut_off_keeps_its_key_for_a_minute(client):
+    reader, _, _ = await reader_and_authors()
+    headers = keyed(await token_headers(client, reader), "cut-off")
+    # what a request cancelled mid-way leaves: the key taken, no answer stored
+    row = await IdempotentRequest.create(user_id=reader.id, key="cut-off", fingerprint="?")
+    response = await client.post("/", headers=headers, json={"body": "after a cut"})
+    assert response.status_code in (409, 422)
+    data = await body_of(response)
+    assert data["error"] == "bad request"
+    row.created_at = utcnow() - timedelta(minutes=2)
+    await row.save(update_fields=["created_at"])
+    created = await client.post("/", headers=headers, json={"body": "after a cut"})
+    assert created.status_code == 201
+    assert await Post.filter(body="after a cut").count() == 1

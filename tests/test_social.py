@@ -493,9 +493,8 @@ async def test_identicon_is_deterministic_and_cacheable(client, alice):
     assert svg == identicon_svg(alice.avatar_hash)
     # a disc of the reader's scheme: its own style, and nothing else may load or run
     assert "prefers-color-scheme:dark" in svg
-    assert (
-        first.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
-    )
+    csp = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    assert first.headers["Content-Security-Policy"] == csp
 
 
 def test_identicons_differ_and_are_mirrored():

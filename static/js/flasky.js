@@ -274,13 +274,15 @@
     link.click(); // a boosted navigation, like clicking the time
   }
 
-  document.addEventListener("click", function (event) {
+  function cardClick(event) {
     if (event.button !== 0 && event.button !== 1) return;
     const card = event.target.closest && event.target.closest("li[data-card]");
     if (!card || event.target.closest(INTERACTIVE)) return;
     if (String(window.getSelection() || "").length) return; // selecting text, not opening
     openCard(card, event.ctrlKey || event.metaKey || event.button === 1);
-  });
+  }
+  document.addEventListener("click", cardClick);
+  document.addEventListener("auxclick", cardClick); // the middle button
 
   // "← Back" returns to the page it came from on this site, else goes home.
   document.addEventListener("click", function (event) {
@@ -288,7 +290,8 @@
     if (!back) return;
     // htmx's boosted navigations leave {htmx: true} in the history entry they push
     const boosted = history.state && history.state.htmx;
-    if (boosted || document.referrer.indexOf(location.origin + "/") === 0) {
+    const fromHere = document.referrer.indexOf(location.origin + "/") === 0;
+    if (history.length > 1 && (boosted || fromHere)) {
       event.preventDefault();
       event.stopPropagation();
       history.back();
@@ -297,15 +300,17 @@
 
   // -- keyboard shortcuts: j/k posts, n new post, ? the list ------------------------------
 
+  const POSTS = "#feed > li.post, #posts > li.post"; // the home feed, a user's lists
+
   function typing(target) {
     return target.closest && target.closest("input, textarea, select, [contenteditable], dialog");
   }
 
   function moveCard(step) {
-    const cards = Array.from(document.querySelectorAll("#feed > li.post"));
+    const cards = Array.from(document.querySelectorAll(POSTS));
     if (!cards.length) return;
     const current = document.activeElement && document.activeElement.closest
-      ? document.activeElement.closest("#feed > li.post") : null;
+      ? document.activeElement.closest(POSTS) : null;
     let index = current ? cards.indexOf(current) + step : (step > 0 ? 0 : cards.length - 1);
     index = Math.max(0, Math.min(cards.length - 1, index));
     const card = cards[index];
@@ -329,7 +334,7 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
     if (typing(event.target)) return;
-    const card = event.target.closest && event.target.closest("#feed > li.post");
+    const card = event.target.closest && event.target.closest(POSTS);
     if (event.key === "Enter" && card && event.target === card) { openCard(card, false); return; }
     const actions = { j: function () { moveCard(1); }, k: function () { moveCard(-1); },
       n: compose, "?": showShortcuts };

@@ -88,10 +88,10 @@ def test_a_failed_send_says_so_keeps_the_text_and_retries(browsing: Browsing) ->
     watch.expect_console_error(r"ERR_FAILED|ERR_INTERNET_DISCONNECTED|Failed to load")
     watch.expect_console_error(r"^htmx:(sendError|afterRequest)")
 
+    home = page.url
+
     def offline(route: Route) -> None:
-        if route.request.method == "POST" and route.request.url.rstrip("/").endswith(
-            str(page.url).rstrip("/")
-        ):
+        if route.request.method == "POST" and route.request.url == home:
             route.abort("internetdisconnected")
         else:
             route.continue_()
@@ -308,3 +308,39 @@ def test_every_page_passes_axe(browsing: Browsing, live_server: LiveServer, sche
     for path in ["/", "/auth/login", "/auth/register", "/auth/reset", "/no/such/page"]:
         anonymous.goto(path)
         browsing.accessibility_now(anonymous)
+
+
+def test_retry_after_a_lost_answer_posts_once(browsing: Browsing) -> None:
+    """The server saved the post but the answer never arrived: Retry sends the same
+    Idempotency-Key (the composer's), and gets the first answer back, not a second post."""
+    page = browsing.page("writer")
+    page.goto("/")
+    watch = browsing.watch(page)
+    watch.expect_console_error(r"ERR_FAILED|ERR_INTERNET_DISCONNECTED|Failed to load")
+    watch.expect_console_error(r"^htmx:(sendError|afterRequest)")
+    lost: list[str] = []
+
+    home = page.url  # POST / is the composer's
+
+    def lose_the_answer(route: Route) -> None:
+        if route.request.method == "POST" and route.request.url == home and not lost:
+            route.fetch()  # the server gets it and saves the post...
+            lost.append(route.request.url)
+            route.abort("internetdisconnected")  # ...but the answer is lost
+        else:
+            route.continue_()
+
+    page.route("**/*", lose_the_answer)
+    text = "Saved once, though the answer was lost."
+    composer(page).fill(text)
+    composer(page).press_sequentially(" ")
+    page.get_by_role("button", name="Post", exact=True).click()
+    toast = page.locator("#flashes .flash")
+    expect(toast).to_contain_text("Not sent — check your connection.")
+    assert lost, "the post reached the server"
+    toast.get_by_role("button", name="Retry").click()
+    expect(toast).to_have_text("Your post has been published.")
+    expect(page.locator(FEED_POSTS).filter(has_text=text)).to_have_count(1)
+    page.unroute("**/*")
+    page.reload()
+    expect(page.locator(FEED_POSTS).filter(has_text=text)).to_have_count(1)

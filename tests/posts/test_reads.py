@@ -169,7 +169,13 @@ async def test_empty_states(client, auth, people):
     await sign_in(auth, "user")
     await client.get("/followed")
     body = await text(await client.get("/"))
+    # a newcomer who follows nobody: People to follow, saying what the tab is for
+    assert "People to follow" in body and "Follow people to fill this feed" in body
+    await Post.all().delete()
+    body = await text(await client.get("/"))  # nobody has posted: nobody to suggest
+    assert "People to follow" not in body
     assert "Follow people to fill this feed — see everyone's posts under" in body
+    await write_posts(people["author"], 1)
     post = await Post.first()
     assert "No comments yet." in await text(await client.get(f"/post/{post.id}"))
 
