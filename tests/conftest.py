@@ -44,6 +44,7 @@ TABLES = (
     "outbox",
     "throttle_events",
     "events",
+    "idempotent_requests",
 )
 
 
