@@ -32,6 +32,7 @@ from typing import ParamSpec
 
 from quart import Response, request
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from flasky.exceptions import BadRequest
 from flasky.identity import current_viewer
@@ -41,8 +42,8 @@ from flasky.negotiate import add_vary, representation
 HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
 ABANDONED = timedelta(minutes=1)
-# What a replay gives back besides the status and body: what clients act on.
-KEPT_HEADERS = ("Location", "HX-Retarget", "HX-Reswap", "HX-Redirect", "HX-Trigger")
+# What a replay gives back besides the status, body and `Location`: what htmx acts on.
+KEPT_HEADERS = ("HX-Retarget", "HX-Reswap", "HX-Redirect", "HX-Trigger")
 P = ParamSpec("P")
 
 
@@ -106,10 +107,10 @@ async def _fingerprint() -> str:
 async def _reserve(user_id: int, key: str, fingerprint: str) -> tuple[IdempotentRequest, bool]:
     """This request's new row (True), or the row an earlier request left (False)."""
     now = utcnow()
-    await IdempotentRequest.filter(user_id=user_id, key=key, created_at__lt=now - LIFETIME).delete()
-    await IdempotentRequest.filter(
-        user_id=user_id, key=key, status__isnull=True, created_at__lt=now - ABANDONED
-    ).delete()
+    expired = Q(created_at__lt=now - LIFETIME) | Q(
+        status__isnull=True, created_at__lt=now - ABANDONED
+    )
+    await IdempotentRequest.filter(expired, user_id=user_id, key=key).delete()
     try:
         return await IdempotentRequest.create(
             user_id=user_id, key=key, fingerprint=fingerprint
@@ -129,5 +130,7 @@ def _answer_again(row: IdempotentRequest, fingerprint: str) -> Response:
     stored = json.loads(row.body or "{}")
     response = Response(stored.get("body", ""), status=row.status, content_type=stored.get("type"))
     response.headers.update(stored.get("headers", {}))
+    if row.location:
+        response.headers["Location"] = row.location
     response.headers["Idempotent-Replayed"] = "true"
     return add_vary(response)

@@ -39,7 +39,7 @@ async def moderate() -> Response:
     async def data() -> dict:
         # moderators see the bodies of disabled comments too
         items = [c.to_json(show_disabled=True) for c in page.items]
-        count = await Comment.moderation_queue(SHOWS[show]).count()
+        count = await query.count()
         return collection("comments", items, page, count, "moderation.moderate", **args)
 
     return await respond(

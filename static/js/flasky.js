@@ -63,7 +63,7 @@
     start();
   }
 
-  function armAll(root) {
+  function armAll() {
     const box = region();
     if (!box) return;
     // a region swapped in out of band replaced the old toasts: keep only the newest
@@ -365,13 +365,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setUp(document);
-    armAll(document);
+    armAll();
     if (location.hash === "#post-form" && document.getElementById("post-form-body")) compose();
   });
   document.addEventListener("htmx:load", function (event) { setUp(event.target); });
-  document.addEventListener("htmx:oobAfterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "flashes") armAll(document);
-  });
-  document.addEventListener("htmx:afterSettle", function () { armAll(document); });
+  // after every swap, out-of-band toasts included
+  document.addEventListener("htmx:afterSettle", armAll);
   setInterval(function () { renderTimes(document); }, 60000);
 })();
