@@ -35,8 +35,11 @@ def test_composer_states(browsing: Browsing) -> None:
     expect(page.locator("#post-form-counter")).to_have_text("")
 
     body.click()
-    grown = body.bounding_box()
-    assert grown and grown["height"] > one_line["height"], "it grows on focus"
+    # it grows on focus (a 0.15 s transition: wait for it rather than read mid-way)
+    page.wait_for_function(
+        "([box, h]) => box.getBoundingClientRect().height > h",
+        arg=[body.element_handle(), one_line["height"] + 10],
+    )
     body.press_sequentially("Some *words*", delay=10)
     expect(preview).to_be_visible()
     expect(preview.locator("em")).to_have_text("words")
