@@ -1,7 +1,8 @@
 """`make bench`: load the benchmark data set, serve it as hypercorn.toml says, drive it with wrk.
 
     python -m bench.run [--duration 20] [--warmup 3] [--connections 32] [--threads 2]
-                        [--data-dir bench/data] [--no-uncached]
+                        [--data-dir bench/data] [--no-uncached] [--only live]
+                        [--streams 1000] [--live-writes 200] [--fanouts 5] [--live-duration 10]
 
 Steps: write the data set (`flasky dataset`'s defaults) into `bench/data/` once; load
 it into a fresh database with `flasky deploy` + `flasky load` (SQLite file
@@ -12,7 +13,9 @@ through the real form and get a bearer token; then, per URL, one sample request 
 and `X-Query-Count`), a warm-up and a measured wrk run. The same is done for
 `bench.bare:app`, a fixed 12 KB page, and every page is given as a ratio of it.
 Anonymous pages are measured twice: with the page cache (production default) and with
-`FLASKY_PAGE_CACHE_SECONDS=0`, so the cost of rendering is visible too.
+`FLASKY_PAGE_CACHE_SECONDS=0`, so the cost of rendering is visible too. Last come the
+live updates' cases (`bench/live.py`: delivery latency, 1,000 idle streams, fan-out);
+`--only live` loads the data set and runs only those.
 
 The table is printed and written to `bench/results/<date>-<db>.md`.
 """
@@ -37,11 +40,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from flasky.generate import PASSWORD, write_dataset
+
+if TYPE_CHECKING:
+    from bench.live import LiveResults
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -691,6 +698,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-uncached", action="store_true", help="skip the anonymous pages without page cache"
     )
+    parser.add_argument(
+        "--only", choices=["live"], help="run only these cases (live: bench/live.py's)"
+    )
+    from bench import live  # not at the top: bench.live imports this module
+
+    live.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -835,6 +848,18 @@ def main(argv: list[str] | None = None) -> int:
     load_seconds = load_database(url, data_dir, env)
     print(f"   loaded in {load_seconds:.1f} s", flush=True)
     username, post_id = busiest(data_dir)
+    from bench import live  # not at the top: bench.live imports this module
+
+    if args.only == "live":
+        results = live.run_live(url, env, args, data_dir, db_name)
+        report = live.live_report(results, args, load_seconds)
+        print()
+        print(report)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"{dt.date.today().isoformat()}-{db_name}-live.md"
+        out.write_text(report + "\n")
+        print(f"\n(written to {out.relative_to(REPO)})")
+        return 0
 
     print("== bare ASGI app", flush=True)
     bares = [measure_bare(args, "bare ASGI app, fixed 12 KB page (first)")]
@@ -892,10 +917,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"   {notes[-1]}", flush=True)
 
+    live_results = live.run_live(url, env, args, data_dir, db_name)
+
     print("== bare ASGI app, again", flush=True)
     bares.append(measure_bare(args, "bare ASGI app, fixed 12 KB page (last)"))
     _print_row(bares[1])
-    report = _report(rows, bares, db_name, args, load_seconds, notes)
+    report = _report(rows, bares, db_name, args, load_seconds, notes, live_results)
     print()
     print(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -923,7 +950,18 @@ def _report(
     args: argparse.Namespace,
     load_seconds: float,
     notes: list[str],
+    live_results: LiveResults | None = None,
 ) -> str:
+    from bench.live import live_figures, live_targets
+
+    live_lines: list[str] = []
+    if live_results is not None:
+        live_lines = [
+            f"Live updates (`bench/live.py`; one worker per server, {args.live_duration:g} s of "
+            "wrk per page):",
+            *live_figures(live_results),
+            "",
+        ]
     header = (
         f"### {db_name} — {dt.date.today().isoformat()}, {os.cpu_count()} cores, "
         f"hypercorn.toml (2 workers, uvloop), wrk -t{args.threads} -c{args.connections}, "
@@ -942,8 +980,10 @@ def _report(
             "that processes other than the server, wrk and this script used during the run:",
             "the machine is shared, and a high figure means the page had fewer cycles.",
             "",
+            *live_lines,
             "Targets:",
             *targets(rows, yardstick(bares)),
+            *(live_targets(live_results) if live_results is not None else []),
             "",
             f"Data set loaded in {load_seconds:.1f} s. " + "; ".join(notes) + ".",
         ]

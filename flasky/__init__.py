@@ -24,7 +24,9 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         feed,
         health,
         identity,
+        live,
         moderation,
+        notifications,
         posts,
         security,
         social,
@@ -48,6 +50,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     errors.init_app(app)
     email.init_app(app)
     feed.init_app(app)
+    live.init_app(app)
     errormail.init_app(app)
     throttle.init_app(app)
     cache.init_app(app)
@@ -58,8 +61,10 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         posts.bp,
         social.bp,
         moderation.bp,
+        notifications.bp,
         auth.bp,
         api_v1.bp,
+        live.bp,
     ):
         app.register_blueprint(blueprint)
     return app

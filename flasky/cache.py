@@ -59,6 +59,8 @@ MAX_ENTRIES = 10_000
 MAX_BYTES = 64 * 1024 * 1024
 # An expired entry is served while another request renders it, for at most this long.
 STALE_GRACE = 1.0
+# Never keyed: a live stream (SPEC §9) is never one answer to keep.
+UNCACHED_PATHS = frozenset({"/stream"})
 # Set by the decorator on an answer the middleware may store; never reaches the client.
 # Its value is the entry's time to live, or DROP: forget the stored answer of this key.
 MARK = "X-Flasky-Page-Cache"
@@ -277,7 +279,12 @@ class PageCacheMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get(BAD_HOST):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope.get(BAD_HOST)
+            or scope["path"] in UNCACHED_PATHS
+        ):
             await self.asgi_app(scope, receive, send)
             return
         keyed = self.key(scope)

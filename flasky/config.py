@@ -52,6 +52,7 @@ def _base() -> dict[str, Any]:
         "FLASKY_POSTS_PER_PAGE": _int("FLASKY_POSTS_PER_PAGE", 20),
         "FLASKY_FOLLOWERS_PER_PAGE": _int("FLASKY_FOLLOWERS_PER_PAGE", 50),
         "FLASKY_COMMENTS_PER_PAGE": _int("FLASKY_COMMENTS_PER_PAGE", 30),
+        "FLASKY_NOTIFICATIONS_PER_PAGE": _int("FLASKY_NOTIFICATIONS_PER_PAGE", 30),
         "FLASKY_SLOW_DB_QUERY_TIME": _float("FLASKY_SLOW_DB_QUERY_TIME", 0.5),
         "FLASKY_AVATARS": _env("FLASKY_AVATARS", "identicon"),
         # The origin of every absolute URL we send (mail, JSON, feeds); never the Host.
@@ -75,6 +76,11 @@ def _base() -> dict[str, Any]:
         # it checks its connection this often.
         "FLASKY_FEED_RETRY_SECONDS": _float("FLASKY_FEED_RETRY_SECONDS", 0.5),
         "FLASKY_FEED_KEEPALIVE_SECONDS": _float("FLASKY_FEED_KEEPALIVE_SECONDS", 5.0),
+        # Live streams (SPEC §9): each ends after this long (the browser reconnects),
+        # sends a keep-alive comment this often, and a client may hold this many open.
+        "FLASKY_STREAM_SECONDS": _float("FLASKY_STREAM_SECONDS", 300.0),
+        "FLASKY_STREAM_KEEPALIVE_SECONDS": _float("FLASKY_STREAM_KEEPALIVE_SECONDS", 15.0),
+        "FLASKY_STREAMS_PER_CLIENT": _int("FLASKY_STREAMS_PER_CLIENT", 8),
         # Each server process runs an outbox sender task unless this is off.
         "FLASKY_MAIL_SENDER_TASK": _bool("FLASKY_MAIL_SENDER_TASK", True),
         "MAX_CONTENT_LENGTH": 1024 * 1024,

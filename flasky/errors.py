@@ -104,6 +104,7 @@ async def error_response(
     if getattr(g, "viewer", None) is None:
         # Never query while reporting an error (the database may be what failed).
         g.viewer = AnonymousUser()
+    g.reporting_error = True  # the page's header badge too: cached counts only
     if wants_json() or _is_api():
         response = json_error(status, ERROR_NAMES.get(status, "error"), message)
         if headers:

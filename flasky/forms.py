@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     EmailField,
     Form,
+    IntegerField,
     PasswordField,
     SelectField,
     StringField,
@@ -24,6 +25,7 @@ from wtforms.validators import (
     Email,
     EqualTo,
     Length,
+    NumberRange,
     Optional,
     Regexp,
     ValidationError,
@@ -114,6 +116,10 @@ def _as_form_values(name: str, field: Any, value: Any) -> list[str]:
     if isinstance(field, SelectField) and field.coerce is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise BadRequest(f"'{name}' must be an integer id.")
+        return [str(value)]
+    if isinstance(field, IntegerField):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise BadRequest(f"'{name}' must be an integer.")
         return [str(value)]
     if not isinstance(value, str):
         raise BadRequest(f"'{name}' must be a string.")
@@ -240,3 +246,16 @@ class PreviewForm(BaseForm):
 
     body = TextAreaField("Body")  # may be empty; its limit depends on the kind
     kind = SelectField("Kind", choices=["post", "comment"], default="post")
+
+
+class MarkReadForm(BaseForm):
+    """Mark notifications read: those with id <= `up_to`, or all when it is left out."""
+
+    up_to = IntegerField(
+        "Up to",
+        validators=[
+            Optional(),
+            NumberRange(1, 2**31 - 1, message="up_to is a notification id."),
+        ],
+    )
+    submit = SubmitField("Mark all read")

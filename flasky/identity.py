@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from flasky import security, throttle
 from flasky.exceptions import AuthRequired, BadRequest, CredentialsInvalid, Forbidden, Unconfirmed
 from flasky.feed import VERSIONS, FeedCache
-from flasky.models import AnonymousUser, LoginSession, User, utcnow
+from flasky.models import AnonymousUser, LoginSession, User, unread_count, utcnow
 from flasky.permissions import Permission
 
 Viewer = User | AnonymousUser
@@ -66,7 +66,8 @@ async def verify_credentials(email: str, password: str, user: User | None = None
 
 async def sign_in(user: User, remember: bool = False) -> None:
     """Start a server-side session for `user` (a new cookie value every time); the
-    browser's previous session, if any, ends."""
+    browser's previous session, if any, ends. The header's unread count is looked up
+    here, so the pages that follow find it in the process cache."""
     previous = current_user.auth_id
     if previous:
         await LoginSession.end(previous)
@@ -76,6 +77,7 @@ async def sign_in(user: User, remember: bool = False) -> None:
     login_user(AuthUser(token), remember=remember)
     throttle.remember_device(user.id)
     g.viewer = user
+    await unread_count(user.id)
 
 
 async def sign_out() -> None:
@@ -93,6 +95,18 @@ async def current_viewer() -> Viewer:
     if viewer is None:
         viewer = await _load_viewer()
         g.viewer = viewer
+    return viewer
+
+
+async def reload_viewer() -> Viewer:
+    """The viewer of this request loaded afresh (a long request — a live stream — asks
+    again after its account's sessions changed): anonymous once the session ended."""
+    g.viewer = None
+    try:
+        viewer = await _load_viewer()
+    except CredentialsInvalid:
+        viewer = AnonymousUser()
+    g.viewer = viewer
     return viewer
 
 

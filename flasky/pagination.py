@@ -91,15 +91,22 @@ def cursor() -> str | None:
 
 
 def per_page(kind: str) -> int:
-    """Page size from FLASKY_<kind>_PER_PAGE (POSTS, FOLLOWERS, COMMENTS)."""
+    """Page size from FLASKY_<kind>_PER_PAGE (POSTS, FOLLOWERS, COMMENTS, NOTIFICATIONS)."""
     return int(current_app.config[f"FLASKY_{kind}_PER_PAGE"])
 
 
 async def page_of(
-    query: QuerySet[Any] | Bound[Any], kind: str, *, newest_first: bool = True
+    query: QuerySet[Any] | Bound[Any],
+    kind: str,
+    *,
+    newest_first: bool = True,
+    ts_field: str = "timestamp",
 ) -> Page[Any]:
-    """The page of `query` this request's cursor asks for, FLASKY_<kind>_PER_PAGE long."""
-    return await keyset_page(query, cursor(), per_page(kind), newest_first=newest_first)
+    """The page of `query` this request's cursor asks for, FLASKY_<kind>_PER_PAGE long,
+    in (`ts_field`, id) order."""
+    return await keyset_page(
+        query, cursor(), per_page(kind), newest_first=newest_first, ts_field=ts_field
+    )
 
 
 def next_url(page: Page[Any], endpoint: str, external: bool = False, **values: Any) -> str | None:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
-from quart import Quart, render_template, url_for
+from quart import Quart, g, render_template, url_for
 
 from flasky.feed import FeedCache, request_stamp
 from flasky.idempotency import new_key
 from flasky.identity import current_viewer
-from flasky.models import Post, iso
+from flasky.models import Post, User, cached_unread_count, iso, unread_count
 from flasky.permissions import Permission
 from flasky.security import generate_csrf
 
@@ -58,6 +58,18 @@ async def post_card(post: Post, permalink: bool = False) -> Markup:
     return Markup(html)
 
 
+async def unread_notifications() -> int:
+    """The signed-in viewer's unread notifications, for the header badge: the process's
+    cached count (a query only after the viewer's notifications moved); 0 for anyone
+    else. An error page asks the cache only: the database may be what failed."""
+    viewer = await current_viewer()
+    if not isinstance(viewer, User):
+        return 0
+    if g.get("reporting_error"):
+        return cached_unread_count(viewer.id) or 0
+    return await unread_count(viewer.id)
+
+
 def init_app(app: Quart) -> None:
     """Register the viewer (per request), the globals macros can see too, and filters."""
 
@@ -71,6 +83,7 @@ def init_app(app: Quart) -> None:
         csrf_token=generate_csrf,
         asset_url=asset_url,
         post_card=post_card,
+        unread_notifications=unread_notifications,
         idempotency_key=new_key,
     )
 

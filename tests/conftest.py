@@ -35,6 +35,8 @@ os.environ.setdefault("FLASKY_CONFIG", "testing")
 
 # Every table a test may write, children first.
 TABLES = (
+    "notification_actors",
+    "notifications",
     "sessions",
     "comments",
     "posts",

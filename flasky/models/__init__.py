@@ -16,6 +16,7 @@ number of queries whatever its length. Templates get fully loaded objects.
 | `outbox` | `Outbox` |
 | `events` | `Event` (the change feed) |
 | `idempotency` | `IdempotentRequest` (answers kept for `Idempotency-Key`) |
+| `notifications` | `Notification`, `NotificationActor`, `notify`, `mark_read`, `unread_count` |
 """
 
 from flasky.models.accounts import User
@@ -32,12 +33,30 @@ from flasky.models.content import Comment, Post
 from flasky.models.events import Event
 from flasky.models.follows import Follow
 from flasky.models.idempotency import IdempotentRequest
+from flasky.models.notifications import (
+    Notification,
+    NotificationActor,
+    cached_unread_count,
+    mark_read,
+    notify,
+    unread_count,
+    with_actors,
+)
 from flasky.models.outbox import Outbox
 from flasky.models.roles import AnonymousUser, Role
 from flasky.models.sessions import LoginSession, ThrottleEvent
 
 read_timestamps_fast(
-    User, Post, Comment, Event, Outbox, LoginSession, ThrottleEvent, IdempotentRequest
+    User,
+    Post,
+    Comment,
+    Event,
+    Outbox,
+    LoginSession,
+    ThrottleEvent,
+    IdempotentRequest,
+    Notification,
+    NotificationActor,
 )
 
 __all__ = [
@@ -48,14 +67,21 @@ __all__ = [
     "Follow",
     "IdempotentRequest",
     "LoginSession",
+    "Notification",
+    "NotificationActor",
     "Outbox",
     "Post",
     "Role",
     "ThrottleEvent",
     "UniqueIndex",
     "User",
+    "cached_unread_count",
     "email_hash",
     "iso",
+    "mark_read",
     "normal_email",
+    "notify",
+    "unread_count",
     "utcnow",
+    "with_actors",
 ]

@@ -28,6 +28,7 @@ from flasky.models.base import (
     utcnow,
 )
 from flasky.models.follows import Follow
+from flasky.models.notifications import notify
 from flasky.models.roles import AnonymousUser, Role
 from flasky.models.sessions import LoginSession
 from flasky.permissions import Permission
@@ -287,7 +288,8 @@ class User(Shown):
     # -- follows -----------------------------------------------------------------------------
 
     async def follow(self, user: User) -> None:
-        """Follow `user`; a second call (or a concurrent one) changes nothing."""
+        """Follow `user`, who is notified (once per follower, ever: SPEC §10); a second
+        call (or a concurrent one) changes nothing."""
         async with change_feed.change("follow", self.topic, user.topic, actor=self.id) as writing:
             if await Follow.exists(follower_id=self.id, followed_id=user.id):
                 writing.cancel()
@@ -296,6 +298,8 @@ class User(Shown):
                 [Follow(follower_id=self.id, followed_id=user.id, timestamp=utcnow())],
                 ignore_conflicts=True,
             )
+            # the self-follow is made by `register`, never here; `notify` skips it anyway
+            await notify(user.id, "follow", self.id, user.topic)
 
     async def unfollow(self, user: User) -> None:
         """Stop following `user` (never oneself)."""

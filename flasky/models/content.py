@@ -16,6 +16,7 @@ from flasky import feed as change_feed
 from flasky.models.accounts import User
 from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
+from flasky.models.notifications import notify
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
 from flasky.prepared import Bound, Prepared
@@ -191,12 +192,14 @@ class Comment(Shown):
 
     @classmethod
     async def publish(cls, author: User, post: Post, body: str) -> Comment:
-        """Save a new comment by `author` on `post`, body_html rendered, author set."""
+        """Save a new comment by `author` on `post`, body_html rendered, author set; the
+        post's author is notified (`notify` skips their own comments)."""
         comment = cls(author=author, post=post)
         await comment.render_body(body)
         async with change_feed.change("comment-created", post.topic, actor=author.id) as writing:
             await comment.save()
             writing.touch(comment.topic)
+            await notify(post.author_id, "comment", author.id, comment.topic)
         return comment
 
     async def set_disabled(self, disabled: bool, actor: int | None = None) -> None:

@@ -355,6 +355,108 @@
     compose();
   }, true);
 
+  // -- live updates (SPEC §9): the page's stream is #live; fragments place themselves ------
+
+  // A fresh EventSource (htmx-ext-sse's after an error answer) sends no Last-Event-ID:
+  // the stream URL carries the last id seen instead, so nothing is lost across an outage.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    const live = document.getElementById("live");
+    const message = event.detail;
+    if (live && message && message.lastEventId) {
+      const url = new URL(live.getAttribute("sse-connect"), location.href);
+      url.searchParams.set("after", message.lastEventId);
+      live.setAttribute("sse-connect", url.pathname + url.search);
+    }
+    if (message && message.type === "session-ended") {
+      // signed out elsewhere: show the page as it is now — unless this tab is already
+      // on its way (its own Log out), which replaces the stream's element
+      setTimeout(function () { if (live && live.isConnected) location.reload(); }, 1000);
+    }
+    updateNewPosts();
+  });
+
+  // A stream that ends by itself (its time is up, a server restart) is the browser's to
+  // reconnect, with Last-Event-ID: that is not an error. Only a refused stream (429,
+  // 503, 401) reaches htmx-ext-sse, which opens a new one after a pause.
+  if (window.htmx && window.EventSource) {
+    htmx.createEventSource = function (url) {
+      const source = new EventSource(url, { withCredentials: true });
+      let handler = null;
+      Object.defineProperty(source, "onerror", {
+        get: function () { return handler; },
+        set: function (fn) { handler = fn; },
+      });
+      source.addEventListener("error", function (event) {
+        if (source.readyState !== EventSource.CLOSED || !handler) return;
+        handler(event);
+      });
+      return source;
+    };
+  }
+
+  const LIVE_LISTS = ["incoming", "comments", "moderation-queue"];
+
+  // Something created arrives once: not when the page already shows it (a replay, or
+  // the writer's own card); not into a filtered queue it does not belong in.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const target = event.detail.target;
+    if (!target || LIVE_LISTS.indexOf(target.id) < 0) return;
+    const item = event.detail.fragment && event.detail.fragment.firstElementChild;
+    const shown = item && item.id && document.getElementById(item.id);
+    if (shown || target.dataset.show === "disabled") {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    target.querySelectorAll(":scope > li.empty").forEach(function (el) { el.remove(); });
+  });
+
+  // New posts wait in #incoming until the reader asks for them: the page never moves
+  // under someone reading it.
+  function updateNewPosts() {
+    const incoming = document.getElementById("incoming");
+    const button = document.querySelector("[data-new-posts]");
+    if (!incoming || !button) return;
+    const list = document.querySelector(button.dataset.newPosts);
+    Array.from(incoming.children).forEach(function (item) {
+      if (list && item.id && list.querySelector("#" + CSS.escape(item.id))) item.remove();
+    });
+    const count = incoming.children.length;
+    button.textContent = count === 1 ? "1 new post" : count + " new posts";
+    button.parentElement.hidden = count === 0;
+  }
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("[data-new-posts]");
+    if (!button) return;
+    const incoming = document.getElementById("incoming");
+    const list = document.querySelector(button.dataset.newPosts);
+    if (!incoming || !list) return;
+    list.querySelectorAll(":scope > li.empty").forEach(function (el) { el.remove(); });
+    const first = incoming.firstElementChild;
+    list.prepend(...Array.from(incoming.children));
+    button.parentElement.hidden = true;
+    if (first) {
+      first.setAttribute("tabindex", "-1");
+      first.focus({ preventScroll: true });
+      first.scrollIntoView({ block: "nearest" });
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", updateNewPosts);
+
+  // The writer's own new comment can arrive twice: by its event (heard before the
+  // answer) and in the answer. A live list shows each item once.
+  function dropRepeats() {
+    ["feed", "posts", "comments", "moderation-queue"].forEach(function (id) {
+      const list = document.getElementById(id);
+      if (!list) return;
+      const seen = new Set();
+      list.querySelectorAll(":scope > li[id]").forEach(function (item) {
+        if (seen.has(item.id)) item.remove();
+        else seen.add(item.id);
+      });
+    });
+  }
+
   // -- set up every piece of page htmx adds ------------------------------------------------
 
   function setUp(root) {
@@ -371,5 +473,6 @@
   document.addEventListener("htmx:load", function (event) { setUp(event.target); });
   // after every swap, out-of-band toasts included
   document.addEventListener("htmx:afterSettle", armAll);
+  document.addEventListener("htmx:afterSettle", function () { dropRepeats(); updateNewPosts(); });
   setInterval(function () { renderTimes(document); }, 60000);
 })();

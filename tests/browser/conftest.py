@@ -146,6 +146,8 @@ def live_server() -> Iterator[LiveServer]:
         "FLASKY_PAGE_CACHE_SECONDS": "0",
         "FLASKY_MAIL_SENDER_TASK": "0",
         "FLASKY_DOTENV": str(workdir / "no.env"),
+        # every anonymous page here comes from 127.0.0.1, each with its live stream
+        "FLASKY_STREAMS_PER_CLIENT": "64",
     }
     env.pop("MAIL_SERVER", None)
     _run([str(bindir / "flasky"), "deploy"], env)

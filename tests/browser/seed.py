@@ -121,6 +121,9 @@ async def seed() -> dict[str, Any]:
     await Follow.bulk_create(
         [Follow(follower=users[a], followed=users[b]) for a, b in FOLLOWS], ignore_conflicts=True
     )
+    # the admin's notifications (SPEC §10): one line, a hostile name in it
+    for fan in ("mallory", "alice"):
+        await users[fan].follow(users["admin"])
 
     now = utcnow()
     authors = ["alice", "bob", "carol", "moderator"]

@@ -300,6 +300,7 @@ def test_every_page_passes_axe(browsing: Browsing, live_server: LiveServer, sche
         f"/edit-profile/{ids['user_ids']['alice']}",
         f"/edit/{ids['first_post']}",
         f"/delete/{ids['first_post']}",
+        "/notifications",
     ]
     admin = browsing.page("admin", scheme=scheme)
     for path in pages:

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Browsing, LiveServer
 from tests.browser.seed import XSS_BODY
 
-# Anything in the page that could run script: script elements other than our two,
+# Anything in the page that could run script: script elements other than our three,
 # inline handlers, javascript: URLs, frames, SVG and embedded objects.
 EXECUTABLE = """() => {
   const found = [];
@@ -27,7 +27,7 @@ EXECUTABLE = """() => {
     found.push(el.tagName);
   }
   const scripts = [...document.scripts].map(s => s.getAttribute("src") || "inline");
-  if (scripts.length !== 2 || scripts.some(src => !src.startsWith("/static/js/"))) {
+  if (scripts.length !== 3 || scripts.some(src => !src.startsWith("/static/js/"))) {
     found.push(`scripts: ${scripts.join(", ")}`);
   }
   return found;
@@ -69,6 +69,11 @@ def test_xss_payloads_render_as_text(browsing: Browsing, live_server: LiveServer
     moderator = browsing.page("moderator")  # sees disabled bodies too
     moderator.goto("/moderate")
     assert_inert(moderator)
+
+    admin = browsing.page("admin")  # followed by mallory: her name in a notification
+    admin.goto("/notifications")
+    expect(admin.locator(".notification").first).to_contain_text('<img src=x onerror="alert(1)">')
+    assert_inert(admin)
 
     page.goto("/user/mallory")
     expect(page.locator(".profile h1")).to_have_text('<img src=x onerror="alert(1)">')
