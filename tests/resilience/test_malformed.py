@@ -63,6 +63,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "api_v1.new_post": ("body",),
     "api_v1.edit_post": ("body",),
     "api_v1.new_post_comment": ("body",),
+    "notifications.read": ("up_to",),
 }
 FIELDLESS = {
     "auth.logout",
@@ -75,9 +76,10 @@ FIELDLESS = {
     "posts.delete_post",
     "api_v1.get_token",
 }
-# Routes where JSON null is a value: it clears optional profile fields, and the book's
-# PUT keeps the body it is not given (README, "JSON clients and /api/v1").
-NULLABLE = {"social.edit_profile", "api_v1.edit_post"}
+# Routes where JSON null is a value: it clears optional profile fields, the book's PUT
+# keeps the body it is not given (README, "JSON clients and /api/v1"), and mark-read
+# without `up_to` marks everything read.
+NULLABLE = {"social.edit_profile", "api_v1.edit_post", "notifications.read"}
 # Forms anonymous visitors use; every other route is tried as the administrator.
 ANONYMOUS = {"auth.login", "auth.register", "auth.password_reset_request", "auth.password_reset"}
 
