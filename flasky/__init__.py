@@ -22,6 +22,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         errormail,
         errors,
         feed,
+        feeds,
         health,
         identity,
         live,
@@ -65,6 +66,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         auth.bp,
         api_v1.bp,
         live.bp,
+        feeds.bp,
     ):
         app.register_blueprint(blueprint)
     return app

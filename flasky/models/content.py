@@ -134,6 +134,19 @@ class Post(Shown):
         async with change_feed.change("post-deleted", *topics, actor=actor):
             await self.delete()
 
+    def title(self, length: int = 80) -> str:
+        """The first line of the Markdown as plain words, shortened: what names the post
+        where there is no room for it (the moderation queue, an Atom entry)."""
+        lines = (_plain_line(line) for line in self.body.splitlines())
+        first = next((line for line in lines if line), "")
+        return first if len(first) <= length else first[: length - 1].rstrip() + "…"
+
+    @classmethod
+    async def latest(cls, author: User | None = None, limit: int = 20) -> list[Post]:
+        """The newest `limit` posts (of `author`), authors fetched: one query."""
+        query = cls.all() if author is None else cls.filter(author_id=author.id)
+        return await query.select_related("author").order_by("-timestamp", "-id").limit(limit)
+
     def to_json(self) -> dict[str, Any]:
         """The post JSON of SPEC §4 (author fetched; comment_count from `listing`)."""
         author = self.author
@@ -232,11 +245,9 @@ class Comment(Shown):
         return query.select_related("author", "post")
 
     def post_title(self, length: int = 80) -> str:
-        """The first line of the post's Markdown, shortened: what the queue shows to say
-        which post a comment is on (needs `post` fetched)."""
-        lines = (_plain_line(line) for line in self.post.body.splitlines())
-        first = next((line for line in lines if line), "")
-        return first if len(first) <= length else first[: length - 1].rstrip() + "…"
+        """The title of the post this comment is on: what the queue shows to say which
+        post a comment is on (needs `post` fetched)."""
+        return self.post.title(length)
 
     def to_json(self, show_disabled: bool = False) -> dict[str, Any]:
         """The comment JSON of SPEC §4; a disabled body is left out unless `show_disabled`."""

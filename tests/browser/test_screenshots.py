@@ -42,6 +42,8 @@ TEXT = [
     ".empty",
     ".flash",
     ".site-footer",
+    ".notification-link",
+    ".notification-time",
 ]
 PHONE = {"width": 390, "height": 844}
 
@@ -84,6 +86,11 @@ def test_main_pages(
         page.goto(path)
         page.wait_for_load_state("networkidle")
         check_page(page, screenshot, f"{name}-{scheme}")
+
+    admin = browsing.page("admin", scheme=scheme)  # followed by alice and mallory (seed)
+    admin.goto("/notifications")
+    expect(admin.locator(".notification").first).to_be_visible()
+    check_page(admin, screenshot, f"notifications-{scheme}")
 
     anonymous = browsing.page(scheme=scheme)
     anonymous.goto("/")

@@ -1,0 +1,71 @@
+"""Atom feeds (SPEC §11): everyone's latest posts (`/feed.atom`) and a user's
+(`/user/<username>/feed.atom`), valid Atom 1.0, with `ETag` and `Last-Modified` and a
+304 for a reader that already has this version. Pages link them in their `<head>`
+(`rel="alternate"`, base.html and the profile)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from quart import Blueprint, Response, abort, render_template, request
+
+from flasky.models import Post, User
+from flasky.urls import base_url, url_for
+
+bp = Blueprint("feeds", __name__)
+
+FEED_SIZE = 20
+ATOM = "application/atom+xml; charset=utf-8"
+# `updated` of a feed with no posts yet: a fixed moment, so its ETag stays put too.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@bp.get("/feed.atom")
+async def everyone() -> Response:
+    """Everyone's latest posts."""
+    return await _atom(
+        await Post.latest(limit=FEED_SIZE),
+        title="Flasky — everyone's posts",
+        subtitle="The latest posts on Flasky.",
+        self_url=url_for("feeds.everyone", _external=True),
+        page_url=url_for("posts.index", _external=True),
+    )
+
+
+@bp.get("/user/<username>/feed.atom")
+async def user(username: str) -> Response:
+    """One user's latest posts."""
+    found = await User.get_or_none(username=username)
+    if found is None:
+        abort(404)
+    name = found.name or found.username
+    return await _atom(
+        await Post.latest(found, limit=FEED_SIZE),
+        title=f"{name} (@{found.username}) — Flasky",
+        subtitle=f"The latest posts of @{found.username} on Flasky.",
+        self_url=url_for("feeds.user", username=found.username, _external=True),
+        page_url=url_for("social.user", username=found.username, _external=True),
+    )
+
+
+async def _atom(posts: list[Post], **context: str) -> Response:
+    """The feed of `posts`, or 304 when the reader's copy is this one (its ETag, or —
+    without one — a Last-Modified no older than the newest post)."""
+    updated = max((post.timestamp for post in posts), default=EPOCH)
+    body = await render_template(
+        "feeds/feed.atom.xml", posts=posts, updated=updated, base=base_url(), **context
+    )
+    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
+    last_modified = updated.replace(microsecond=0)
+    if request.if_none_match:
+        fresh = request.if_none_match.contains_weak(etag)
+    else:
+        since = request.if_modified_since
+        fresh = since is not None and last_modified <= since
+    response = Response(b"" if fresh else body.encode(), status=304 if fresh else 200)
+    response.headers["Content-Type"] = ATOM
+    response.set_etag(etag)
+    response.last_modified = last_modified
+    response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again each time
+    return response
