@@ -81,6 +81,9 @@ def _base() -> dict[str, Any]:
         "FLASKY_STREAM_SECONDS": _float("FLASKY_STREAM_SECONDS", 300.0),
         "FLASKY_STREAM_KEEPALIVE_SECONDS": _float("FLASKY_STREAM_KEEPALIVE_SECONDS", 15.0),
         "FLASKY_STREAMS_PER_CLIENT": _int("FLASKY_STREAMS_PER_CLIENT", 8),
+        # Where the servers of this machine count each client's open streams (lock
+        # files); empty: a folder in the temporary directory named after the database.
+        "FLASKY_STREAM_SLOTS_DIR": _env("FLASKY_STREAM_SLOTS_DIR"),
         # Each server process runs an outbox sender task unless this is off.
         "FLASKY_MAIL_SENDER_TASK": _bool("FLASKY_MAIL_SENDER_TASK", True),
         "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import random
 import re
-from collections import Counter, OrderedDict, deque
+import tempfile
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from quart import (
@@ -72,8 +78,7 @@ SENT_KEPT = 4096
 MAX_REPLAY = 5000
 SHUTDOWN = Change(0, "server-closing", frozenset())
 
-# Open streams of this process: per client (for the limit) and all (to end at shutdown).
-OPEN: Counter[str] = Counter()
+# The open streams of this process (to end them at shutdown).
 STREAMS: set[Any] = set()
 
 
@@ -242,9 +247,9 @@ async def stream() -> Response:
     client = (
         f"user:{viewer.id}" if isinstance(viewer, User) else f"addr:{throttle.client_address()}"
     )
-    if OPEN[client] >= int(current_app.config["FLASKY_STREAMS_PER_CLIENT"]):
+    slot = Slot.take(client, int(current_app.config["FLASKY_STREAMS_PER_CLIENT"]))
+    if slot is None:
         raise TooManyRequests(2, "Too many open streams; close a tab or wait a moment.")
-    slot = Slot(client)
     response = Response(_run(opened, after, slot), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
@@ -253,22 +258,71 @@ async def stream() -> Response:
 
 
 class Slot:
-    """One of a client's open streams, counted from the request until the stream ends
-    (or, should its body never start, until it is dropped)."""
+    """One of a client's at most N open streams on this machine, whichever server process
+    holds it: an exclusive `flock` on one of N empty files named after the client (in
+    `slots_dir()`), held until the stream ends — or, should its body never start, until
+    the slot is dropped; the kernel lets go if the process dies."""
 
-    def __init__(self, client: str) -> None:
-        self.client: str | None = client
-        OPEN[client] += 1
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    @classmethod
+    def take(cls, client: str, limit: int) -> Slot | None:
+        """A free slot of `client`, or None when all `limit` are held."""
+        folder = slots_dir()
+        name = hashlib.sha256(client.encode()).hexdigest()[:32]
+        for n in range(limit):
+            fd = os.open(folder / f"{name}.{n}", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.utime(fd)  # in use: not pruned
+            return cls(fd)
+        return None
 
     def release(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            OPEN[client] -= 1
-            if OPEN[client] <= 0:
-                del OPEN[client]
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # and with it the lock
 
     def __del__(self) -> None:
         self.release()
+
+
+def slots_dir() -> Path:
+    """Where this application's stream slots live: FLASKY_STREAM_SLOTS_DIR, else a
+    folder in the temporary directory named after the database (the servers of one
+    application share it; another application on the machine has its own)."""
+    configured = current_app.config.get("FLASKY_STREAM_SLOTS_DIR")
+    if configured:
+        folder = Path(configured)
+    else:
+        key = hashlib.sha256(str(current_app.config["DATABASE_URL"]).encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"flasky-streams-{key}"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def prune_slots(folder: Path, older_than: float = 86400.0) -> int:
+    """Remove slot files no stream used for a day (left by clients long gone)."""
+    removed = 0
+    limit = time.time() - older_than
+    for path in folder.glob("*.*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime >= limit:
+                continue
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink()
+                removed += 1
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(fd)
+    return removed
 
 
 def _run(opened: Stream, after: int, slot: Slot) -> AsyncIterator[bytes]:
@@ -572,6 +626,7 @@ def init_app(app: Quart) -> None:
         global CLOSING
         CLOSING = asyncio.Event()
         _LOADS.clear()  # keyed by change id: a new database starts ids again
+        await asyncio.to_thread(prune_slots, slots_dir())
         shutdown = _hypercorn_shutdown_event()
         watcher = (
             asyncio.get_running_loop().create_task(_watch_shutdown(shutdown)) if shutdown else None

@@ -1,5 +1,6 @@
 """Live streams (SPEC §9) against real hypercorn servers on the private PostgreSQL: a
-stream on one process sees writes made on another (delivery time reported); streams
+stream on one process sees writes made on another (delivery time reported), and the
+per-client limit counts the streams of both; streams
 open across a PostgreSQL restart resume and lose nothing; SIGTERM ends open streams at
 once and cleanly, not after the graceful timeout (and hypercorn's keep-alive timeout
 never cuts a stream)."""
@@ -120,7 +121,7 @@ async def test_a_stream_on_one_process_sees_writes_made_on_another(database, ser
     await seed(database, 2, admin=False)
     env = server_env(database)
     a, b = await asyncio.gather(servers.start(env, workers=1), servers.start(env, workers=1))
-    async with client_pool(8) as pool:
+    async with client_pool(16) as pool:
         auth = await bearer(pool, a.base_url, "user0@example.com")
         url = b.base_url + "/stream?topic=posts&format=json"
         async with following(pool, url) as follower:
@@ -131,6 +132,20 @@ async def test_a_stream_on_one_process_sees_writes_made_on_another(database, ser
                 delays.append(await follower.wait_for(post_id) - acknowledged)
             await asyncio.sleep(0.3)
             ids = follower.post_ids()
+            # the per-client limit counts this client's streams on both processes: the
+            # follower's one on B and 7 on A make 8; a 9th, on either, is refused
+            async with contextlib.AsyncExitStack() as held:
+                for _ in range(7):
+                    response = await held.enter_async_context(
+                        pool.stream("GET", a.base_url + "/stream?topic=posts")
+                    )
+                    assert response.status_code == 200
+                for server in (a, b):
+                    refused = await pool.get(server.base_url + "/stream?topic=posts")
+                    assert refused.status_code == 429, refused.text
+            await asyncio.sleep(0.5)  # closed: their places are free again
+            async with pool.stream("GET", b.base_url + "/stream?topic=posts") as again:
+                assert again.status_code == 200
     delays.sort()
     p50, p99 = statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
     report(f"live across processes: 30 posts on A, stream on B: p50 {p50 * 1000:.1f} ms,"
