@@ -330,9 +330,15 @@ async def announce(kind: str, *topics: str, actor: int | None = None) -> None:
         pass
 
 
-async def replay(after: int, topics: Iterable[str] = (), limit: int = 1000) -> list[Change]:
-    """The kept events after id `after` that touch `topics` (all when empty), oldest first."""
-    rows = await Event.filter(id__gt=after).order_by("id").limit(limit)
+async def replay(
+    after: int, topics: Iterable[str] = (), limit: int = 1000, skip_kinds: Iterable[str] = ()
+) -> list[Change]:
+    """The kept events after id `after` that touch `topics` (all when empty), oldest
+    first; `skip_kinds` leaves those kinds out in the query itself."""
+    query = Event.filter(id__gt=after)
+    if skip_kinds:
+        query = query.exclude(kind__in=list(skip_kinds))
+    rows = await query.order_by("id").limit(limit)
     wanted = frozenset(topics)
     events = [Change.from_row(row) for row in rows]
     return [e for e in events if not wanted or e.touches(wanted)]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 
 from quart import Blueprint, Response, abort, render_template, request
@@ -19,6 +20,14 @@ FEED_SIZE = 20
 ATOM = "application/atom+xml; charset=utf-8"
 # `updated` of a feed with no posts yet: a fixed moment, so its ETag stays put too.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Characters XML 1.0 cannot hold at all, even escaped (a post may contain them).
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@bp.app_template_filter("xml_text")
+def xml_text(value: object) -> str:
+    """`value` as text XML can hold: the characters it cannot are left out."""
+    return NOT_XML.sub("", str(value))
 
 
 @bp.get("/feed.atom")

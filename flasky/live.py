@@ -50,10 +50,10 @@ from quart import (
 )
 
 from flasky import throttle
-from flasky.exceptions import AuthRequired, BadRequest, Forbidden, TooManyRequests
+from flasky.exceptions import BadRequest, Forbidden, TooManyRequests
 from flasky.feed import HUB, VERSIONS, Change, replay
 from flasky.identity import Viewer, current_viewer, reload_viewer
-from flasky.models import Comment, Follow, Post, User, unread_count
+from flasky.models import Comment, Event, Follow, Post, User, unread_count
 from flasky.permissions import Permission
 from flasky.templating import post_card
 from flasky.urls import url_for
@@ -67,6 +67,7 @@ POST_TOPIC = re.compile(r"post:([1-9][0-9]{0,17})")
 USER_TOPIC = re.compile(r"user:([A-Za-z0-9_.]{1,64})")
 MAX_TOPICS = 16
 MAX_EVENT_ID = 2**63 - 1
+EVENT_ID = re.compile(r"[0-9]{1,19}")
 # Every event name a page's stream element listens for (base.html).
 EVENT_NAMES = (
     "post-created", "post-updated", "post-deleted", "comment-created", "comment-updated",
@@ -75,7 +76,9 @@ EVENT_NAMES = (
 )  # fmt: skip
 RETRY_MS = 2000
 SENT_KEPT = 4096
-MAX_REPLAY = 5000
+MAX_REPLAY_SCAN = 10_000
+# Kinds no stream sends or acts on, left out of a replay's query (last_seen moves often).
+NEVER_STREAMED = ("user-seen", "user-created")
 SHUTDOWN = Change(0, "server-closing", frozenset())
 
 # The open streams of this process (to end them at shutdown).
@@ -139,6 +142,10 @@ class Stream:
                 return "notification", name
         return None
 
+    def told_of(self, change: Change) -> bool:
+        """True when this stream has `me` and `change` moved the viewer's notifications."""
+        return "me" in self.names and f"notifications:{self.viewer_id}" in change.topics
+
     def matters(self, change: Change) -> bool:
         """True when `change` may alter who this stream serves or what it follows."""
         uid = self.viewer_id
@@ -191,35 +198,42 @@ def resume_from() -> int:
         if value is None or value.strip() == "":
             continue
         value = value.strip()
-        if not value.isdigit() or len(value) > 19 or int(value) > MAX_EVENT_ID:
+        if not EVENT_ID.fullmatch(value) or int(value) > MAX_EVENT_ID:
             raise BadRequest("Last-Event-ID and after= take an event id (a whole number).")
         found = max(found, int(value))
     return found
 
 
-async def open_stream(viewer: Viewer, names: list[str], as_json: bool) -> Stream:
+async def open_stream(viewer: Viewer, names: list[str], as_json: bool, after: int = 0) -> Stream:
     """A stream of `names` for `viewer`, or raise: 404 for no such post or user, 401 for
-    a topic that needs a signed-in viewer, 403 for one that needs a permission."""
+    a topic that needs a signed-in viewer, 403 for one that needs a permission. A stream
+    that resumes (`after`) may name a post deleted meanwhile: its replay says so."""
     stream = Stream(viewer, names, as_json)
     for name in names:
         if name.startswith("post:"):
-            post = await Post.get_or_none(id=int(name[5:])).only("id")
-            if post is None:
-                raise BadRequest(f"No post {name[5:]}.", status=404)
-            stream.post_ids.add(post.id)
+            post_id = int(name[5:])
+            if not await Post.exists(id=post_id) and not (after and await _deleted(post_id, after)):
+                raise BadRequest(f"No post {post_id}.", status=404)
+            stream.post_ids.add(post_id)
         elif name.startswith("user:"):
             user = await User.get_or_none(username=name[5:]).only("id")
             if user is None:
                 raise BadRequest(f"No user {name[5:]}.", status=404)
             stream.user_ids.add(user.id)
     needs_login = any(name in ("followed", "me", "moderation") for name in names)
-    if needs_login and not stream.signed_in:
-        raise AuthRequired()
+    if needs_login and not stream.signed_in:  # 401 whatever the Accept (no login redirect)
+        raise BadRequest("Sign in to follow this topic.", status=401)
     if "moderation" in names and not viewer.can(Permission.MODERATE):
         raise Forbidden("The moderation stream is for moderators.")
     if "followed" in names:
         stream.followed = await _followed_ids(viewer)
     return stream
+
+
+async def _deleted(post_id: int, after: int) -> bool:
+    """True when the post was deleted after change `after` (so a resuming page learns it)."""
+    rows = await Event.filter(id__gt=after, kind="post-deleted").values_list("topics", flat=True)
+    return any(f"post:{post_id}" in topics.split() for topics in rows)
 
 
 async def _followed_ids(viewer: Viewer) -> set[int]:
@@ -243,7 +257,7 @@ async def stream() -> Response:
     if CLOSING.is_set():
         raise TooManyRequests(2, "The server is restarting; the stream resumes in a moment.")
     viewer = await current_viewer()
-    opened = await open_stream(viewer, names, as_json)
+    opened = await open_stream(viewer, names, as_json, after)
     client = (
         f"user:{viewer.id}" if isinstance(viewer, User) else f"addr:{throttle.client_address()}"
     )
@@ -342,7 +356,7 @@ def _run(opened: Stream, after: int, slot: Slot) -> AsyncIterator[bytes]:
                     async for chunk in _replayed(opened, after):
                         yield chunk
                     wrote, quiet = loop.time(), _jittered(keepalive)
-                    while not opened.ended:
+                    while not opened.ended and not CLOSING.is_set():
                         now = loop.time()
                         if now >= deadline:
                             break
@@ -388,23 +402,25 @@ def _drain(queue: asyncio.Queue[Change]) -> None:
 
 
 async def _replayed(opened: Stream, after: int) -> AsyncIterator[bytes]:
-    """The kept events after `after` this stream may see, oldest first (at most
-    MAX_REPLAY of them: a client further behind reloads rather than replays)."""
+    """The kept events after `after` this stream may see, oldest first — looking at no
+    more than MAX_REPLAY_SCAN of them (a client further behind than that reloads rather
+    than replays; a page's stream URL moves on with every event it gets)."""
     if after <= 0:
         return
-    sent = 0
-    while True:
-        changes = await replay(after)
+    scanned = 0
+    while scanned < MAX_REPLAY_SCAN:
+        changes = await replay(after, skip_kinds=NEVER_STREAMED)
+        scanned += len(changes)
         for change in changes:
             chunk = await _handle(opened, change)
             if chunk:
-                sent += 1
                 yield chunk
-            if opened.ended or sent >= MAX_REPLAY:
+            if opened.ended:
                 return
         if len(changes) < 1000:
             return
         after = changes[-1].id
+        opened.seen_id = max(opened.seen_id, after)
 
 
 async def _handle(opened: Stream, change: Change) -> bytes | None:
@@ -422,10 +438,23 @@ async def _handle(opened: Stream, change: Change) -> bytes | None:
         return None
     name, via = matched
     data = await _render(opened, change, name, via)
+    if name != "notification" and opened.told_of(change):  # the badge moves with it
+        badge = await _render_notification(opened, change)
+        if data is None:
+            name, data = "notification", badge
+        elif badge is not None:
+            data = _with_badge(data, badge, opened.as_json)
     opened.mark_sent(change.id)
     if data is None:
         return None
     return frame(change.id, name, data)
+
+
+def _with_badge(data: str, badge: str, as_json: bool) -> str:
+    """An event's data with the viewer's new unread count too (one event per change)."""
+    if not as_json:
+        return data + "\n" + badge
+    return json.dumps({**json.loads(data), "unread": json.loads(badge)["unread"]})
 
 
 def frame(event_id: int | None, name: str, data: str) -> bytes:
@@ -450,8 +479,10 @@ async def _recheck(opened: Stream) -> bytes | None:
         html = "<p>You have been signed out.</p>"
         return frame(None, "session-ended", json.dumps(data) if opened.as_json else html)
     if viewer.role_id != getattr(before, "role_id", None) or viewer.confirmed != before.confirmed:
-        opened.ended = True  # new permissions: reconnect and be checked again
-        return b""
+        opened.ended = True  # new permissions: the page reloads and asks again
+        data = {"reason": "permissions changed"}
+        html = "<p>Your permissions have changed.</p>"
+        return frame(None, "session-ended", json.dumps(data) if opened.as_json else html)
     opened.viewer = viewer
     if "followed" in opened.names:
         opened.followed = await _followed_ids(viewer)
@@ -462,27 +493,40 @@ async def _recheck(opened: Stream) -> bytes | None:
 
 # (what, ids…, change id) → a row loaded, or a fragment rendered, once for every stream
 # of this process that needs it (per variant: what differs between viewers is in the
-# key), with the feed's tick taken before (what the card cache stores a card under).
-_LOADS: OrderedDict[tuple[Any, ...], asyncio.Future[Any]] = OrderedDict()
+# key), with the feed's tick taken before (what the card cache stores a card under) and
+# the topics it shows: an entry serves only while none of them moved since, so a stream
+# replaying an old change later gets the thing as it is now (a comment disabled since
+# shows its notice), never the copy made for the first stream.
+_LOADS: OrderedDict[tuple[Any, ...], tuple[asyncio.Future[Any], frozenset[str], int]] = (
+    OrderedDict()
+)
 _LOADS_KEPT = 1024
 
 
-async def _shared(key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
-    """`(await load(), tick)`, computed by the first stream that asks for `key`."""
+async def _shared(
+    key: tuple[Any, ...], topics: frozenset[str], load: Callable[[], Awaitable[Any]]
+) -> Any:
+    """`(await load(), tick)`, computed by the first stream that asks for `key` while
+    `topics` stay as they were."""
     found = _LOADS.get(key)
+    if found is not None and found[0].done() and not VERSIONS.fresh(found[1], found[2]):
+        found = None
     if found is None:
-        found = asyncio.get_running_loop().create_future()
-        _LOADS[key] = found
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        stamp = VERSIONS.stamp()
+        _LOADS[key] = (future, topics, stamp)
+        _LOADS.move_to_end(key)
         while len(_LOADS) > _LOADS_KEPT:
             _LOADS.popitem(last=False)
-        stamp = VERSIONS.stamp()
         try:
-            found.set_result((await load(), stamp))
+            future.set_result((await load(), stamp))
         except BaseException as error:
-            _LOADS.pop(key, None)
-            found.set_exception(error)
+            if _LOADS.get(key, (None,))[0] is future:
+                del _LOADS[key]
+            future.set_exception(error)
             raise
-    return await asyncio.shield(found)
+        return future.result()
+    return await asyncio.shield(found[0])
 
 
 def oob(html: str, element_id: str) -> str:
@@ -512,7 +556,10 @@ async def _render_post(opened: Stream, change: Change, name: str, via: str) -> s
                 {"id": post_id, "url": url_for("posts.post", id=post_id, _external=True)}
             )
         return await render_template("live/_post_deleted.html", post_id=post_id)
-    post, stamp = await _shared(("post", post_id, change.id), lambda: Post.with_details(post_id))
+    post, stamp = await _shared(
+        ("post", post_id, change.id), frozenset({f"post:{post_id}"}),
+        lambda: Post.with_details(post_id),
+    )  # fmt: skip
     if post is None:
         return None  # deleted since: its own post-deleted follows
     if opened.as_json:
@@ -534,10 +581,11 @@ async def _render_comment(opened: Stream, change: Change, name: str, via: str) -
             if opened.as_json
             else (f'<li id="comment-{comment_id}" hx-swap-oob="delete"></li>')
         )
+    shows = frozenset({f"comment:{comment_id}"})
     comment, _stamp = await _shared(
-        ("comment", comment_id, change.id),
+        ("comment", comment_id, change.id), shows,
         lambda: Comment.all().select_related("author", "post").get_or_none(id=comment_id),
-    )
+    )  # fmt: skip
     if comment is None:
         return None
     moderator = opened.viewer.can(Permission.MODERATE)
@@ -551,7 +599,7 @@ async def _render_comment(opened: Stream, change: Change, name: str, via: str) -
     if moderator:  # its Enable/Disable forms carry this session's CSRF token
         html = await draw()
     else:  # every reader's variant is the same: rendered once
-        html, _stamp = await _shared(("comment-html", comment_id, in_queue, change.id), draw)
+        html, _stamp = await _shared(("comment-html", comment_id, in_queue, change.id), shows, draw)
     if name == "comment-updated":
         return oob(html.strip(), f"comment-{comment.id}")
     where = "afterbegin:#moderation-queue" if in_queue else "beforeend:#comments"
@@ -563,9 +611,9 @@ async def _render_counts(opened: Stream, change: Change) -> str | None:
     users = []
     for user_id in sorted(opened.user_ids & _ids(change.topics, "user")):
         user, _stamp = await _shared(
-            ("counts", user_id, change.id),
+            ("counts", user_id, change.id), frozenset({f"user:{user_id}"}),
             lambda uid=user_id: User.with_counts().get_or_none(id=uid),
-        )
+        )  # fmt: skip
         if user is not None:
             users.append(user)
     if not users:
@@ -616,8 +664,13 @@ def init_app(app: Quart) -> None:
     """End the streams as soon as hypercorn is told to stop (SIGTERM), not after its
     graceful timeout; and when the app stops serving."""
 
+    @app.before_request
+    def _note_last_event() -> None:
+        g.live_after = HUB.last_id  # before the view reads anything
+
     app.jinja_env.globals.update(
-        live_after=lambda: HUB.last_id,  # a page's stream replays what came after it
+        # a page's stream replays what came after the page began
+        live_after=lambda: g.get("live_after", HUB.last_id),
         live_events=",".join(EVENT_NAMES),
     )
 

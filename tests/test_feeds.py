@@ -148,3 +148,13 @@ async def test_pages_link_their_feeds(client: Any) -> None:
 def test_rfc3339_helper_is_strict() -> None:
     assert RFC3339.match(datetime(2026, 1, 2, 3, 4, 5).isoformat() + "Z")
     assert not RFC3339.match("2026-01-02 03:04:05")
+
+
+async def test_characters_xml_cannot_hold_are_left_out(client: Any) -> None:
+    john = await make_user("john@example.com", name="Bell\x07 Ringer")
+    await Post.publish(john, "A bell\x07, a form feed\x0c and an escape\x1b in a post")
+    _, feed = await atom(client, "/feed.atom")  # parses: it is well-formed XML
+    assert feed is not None
+    assert text(feed, "a:entry/a:title") == "A bell, a form feed"  # a form feed ends a line
+    assert "in a post" in text(feed, "a:entry/a:content")
+    assert text(feed, "a:entry/a:author/a:name") == "Bell Ringer"

@@ -124,7 +124,11 @@ async def streaming(
     async with client.stream("GET", "/stream?" + query, headers=headers or {}) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
-        yield Reader(response)
+        reader = Reader(response)
+        try:
+            yield reader
+        finally:
+            await reader.lines.aclose()  # in this loop, not by the collector later
 
 
 class Browser:
@@ -439,3 +443,67 @@ async def test_keep_alive_goes_out_however_busy_the_feed(people: dict[str, Any])
             await publish(john, "Busy elsewhere")
         await reader.nothing(0.2)
     assert sum("keep-alive" in line for line in reader.comments) >= 2
+
+
+async def test_a_replay_shows_things_as_they_are_now(people: dict[str, Any]) -> None:
+    john, mod = people["john"], people["mod"]
+    post_id = await publish(john, "Replayed later")
+    async with streaming(people["anon"], f"topic=post:{post_id}") as reader:
+        comment_id = await comment(people["susan"], post_id, "A *secret* soon disabled")
+        first = await reader.next()
+        assert "secret" in first.data
+    await mod.post(f"/moderate/disable/{comment_id}")
+    after = int(first.id or 0) - 1  # just before the comment
+    for query in (
+        f"topic=post:{post_id}&after={after}",
+        f"topic=post:{post_id}&format=json&after={after}",
+    ):
+        async with streaming(people["anon"], query) as late:
+            replayed = await late.next()
+            assert replayed.name == "comment-created" and replayed.id == first.id
+            assert "secret" not in replayed.data, query
+
+
+async def test_the_badge_moves_with_an_event_of_another_topic(people: dict[str, Any]) -> None:
+    john = people["john"]
+    post_id = await publish(john, "Comment on this")
+    async with (
+        streaming(john.client, f"topic=post:{post_id}&topic=me") as html,
+        streaming(john.client, f"topic=post:{post_id}&topic=me&format=json") as data,
+    ):
+        await comment(people["susan"], post_id, "Hello john")
+        event, as_json = await html.next(), await data.next()
+        assert event.name == as_json.name == "comment-created"  # one event per change
+        assert 'id="notification-badge"' in event.data and 'hx-swap-oob="true"' in event.data
+        assert json.loads(as_json.data)["unread"] == 1
+
+
+async def test_an_anonymous_event_source_gets_401_not_a_redirect(people: dict[str, Any]) -> None:
+    for topic in ("followed", "me", "moderation"):
+        answer = await people["anon"].get(
+            f"/stream?topic={topic}", headers={"Accept": "text/event-stream"}
+        )
+        assert answer.status_code == 401, topic
+
+
+async def test_odd_digits_in_a_resume_id_are_400(people: dict[str, Any]) -> None:
+    anon = people["anon"]
+    assert (
+        await anon.get("/stream?topic=posts", headers={"Last-Event-ID": b"\xb2"})
+    ).status_code == 400
+    assert (await anon.get("/stream?topic=posts&after=%C2%B2")).status_code == 400
+    assert (await anon.get("/stream?topic=posts&after=%D9%A3")).status_code == 400
+
+
+async def test_a_resuming_page_learns_its_post_was_deleted(people: dict[str, Any]) -> None:
+    john, anon = people["john"], people["anon"]
+    post_id = await publish(john, "Soon gone")
+    async with streaming(anon, f"topic=post:{post_id}") as reader:
+        await comment(people["susan"], post_id, "last words")
+        seen = await reader.next()
+    await john.post(f"/delete/{post_id}")
+    async with streaming(anon, f"topic=post:{post_id}", {"Last-Event-ID": seen.id or ""}) as again:
+        event = await again.next()
+        assert event.name == "post-deleted" and "This post has been deleted." in event.data
+    answer = await anon.get(f"/stream?topic=post:{post_id}", headers={"Accept": "application/json"})
+    assert answer.status_code == 404  # not resuming: no such post
