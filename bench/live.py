@@ -62,6 +62,7 @@ from bench.run import (
     other_cpu,
     run_wrk,
     serve,
+    serve_pair,
     server_log_problems,
 )
 
@@ -856,19 +857,7 @@ def run_live(
     server_env = live_env(env)
     if db_name == "postgres":
         print("== live delivery: writes on A, a stream on B", flush=True)
-        with contextlib.ExitStack() as stack:
-            a, b = (
-                stack.enter_context(
-                    serve(
-                        "flasky.asgi:app",
-                        env=server_env,
-                        ready_path="/healthz",
-                        workers=1,
-                        log_path=DATA / f"server-live-{name}.log",
-                    )  # fmt: skip
-                )
-                for name in "ab"
-            )
+        with serve_pair(server_env, "live") as (a, b):
             token = bearer_token(a.base_url, BENCH_EMAIL, BENCH_PASSWORD)
             live.delivery = run_async(lambda: delivery(a, b, token, args.live_writes))
             for name, server in (("A", a), ("B", b)):

@@ -270,6 +270,25 @@ def serve(
         log.close()
 
 
+@contextlib.contextmanager
+def serve_pair(env: dict[str, str], tag: str) -> Iterator[tuple[Server, Server]]:
+    """Two single-worker servers of the app on one database (logs `server-<tag>-a/b`)."""
+    with contextlib.ExitStack() as stack:
+        a, b = (
+            stack.enter_context(
+                serve(
+                    "flasky.asgi:app",
+                    env=env,
+                    ready_path="/healthz",
+                    workers=1,
+                    log_path=DATA / f"server-{tag}-{name}.log",
+                )  # fmt: skip
+            )
+            for name in "ab"
+        )
+        yield a, b
+
+
 def _wait_ready(server: Server, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -774,18 +793,7 @@ def visibility(url: str, env: dict[str, str], writes: int = VISIBILITY_WRITES) -
     until B answers it (B's page cache warm before every write)."""
     latencies: list[float] = []
     with contextlib.ExitStack() as stack:
-        a, b = (
-            stack.enter_context(
-                serve(
-                    "flasky.asgi:app",
-                    env=env,
-                    ready_path="/healthz",
-                    workers=1,
-                    log_path=DATA / f"server-visibility-{name}.log",
-                )  # fmt: skip
-            )
-            for name in "ab"
-        )
+        a, b = stack.enter_context(serve_pair(env, "visibility"))
         writer, reader = Browser(a.base_url), Browser(b.base_url)
         stack.callback(writer.close)
         stack.callback(reader.close)

@@ -166,6 +166,12 @@ class FeedCache(Generic[K, V]):
         self.entries.move_to_end(key)
         return value
 
+    def discard(self, key: K) -> None:
+        self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
     def put(self, key: K, value: V, topics: Iterable[str], stamp: int) -> None:
         """Store `value`, made at `stamp` from `topics` — unless one moved meanwhile."""
         topics = frozenset(topics)

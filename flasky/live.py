@@ -32,7 +32,7 @@ import random
 import re
 import tempfile
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ from quart import (
 
 from flasky import throttle
 from flasky.exceptions import BadRequest, Forbidden, TooManyRequests
-from flasky.feed import HUB, VERSIONS, Change, replay
+from flasky.feed import HUB, VERSIONS, Change, FeedCache, replay
 from flasky.identity import Viewer, current_viewer, reload_viewer
 from flasky.models import Comment, Event, Follow, Post, User, unread_count
 from flasky.permissions import Permission
@@ -239,8 +239,7 @@ async def _deleted(post_id: int, after: int) -> bool:
 async def _followed_ids(viewer: Viewer) -> set[int]:
     if not isinstance(viewer, User):
         return set()
-    ids = await Follow.filter(follower_id=viewer.id).values_list("followed_id", flat=True)
-    return {*ids, viewer.id}
+    return {*await Follow.followed_ids(viewer.id), viewer.id}
 
 
 # -- the endpoint --------------------------------------------------------------------------
@@ -250,9 +249,10 @@ async def _followed_ids(viewer: Viewer) -> set[int]:
 async def stream() -> Response:
     """The event stream of the topics asked (SPEC §9)."""
     names = parse_topics(request.args.getlist("topic"))
-    as_json = request.args.get("format", "html") == "json"
-    if request.args.get("format", "html") not in ("html", "json"):
+    fmt = request.args.get("format", "html")
+    if fmt not in ("html", "json"):
         raise BadRequest("format is html (the default) or json.")
+    as_json = fmt == "json"
     after = resume_from()
     if CLOSING.is_set():
         raise TooManyRequests(2, "The server is restarting; the stream resumes in a moment.")
@@ -474,33 +474,33 @@ async def _recheck(opened: Stream) -> bytes | None:
     before = opened.viewer
     viewer = await reload_viewer()
     if not isinstance(viewer, User) or viewer.id != opened.viewer_id:
-        opened.ended = True
-        data = {"reason": "signed out"}
-        html = "<p>You have been signed out.</p>"
-        return frame(None, "session-ended", json.dumps(data) if opened.as_json else html)
+        return _ended(opened, "signed out", "You have been signed out.")
     if viewer.role_id != getattr(before, "role_id", None) or viewer.confirmed != before.confirmed:
-        opened.ended = True  # new permissions: the page reloads and asks again
-        data = {"reason": "permissions changed"}
-        html = "<p>Your permissions have changed.</p>"
-        return frame(None, "session-ended", json.dumps(data) if opened.as_json else html)
+        # new permissions: the page reloads and asks again
+        return _ended(opened, "permissions changed", "Your permissions have changed.")
     opened.viewer = viewer
     if "followed" in opened.names:
         opened.followed = await _followed_ids(viewer)
     return None
 
 
+def _ended(opened: Stream, reason: str, sentence: str) -> bytes:
+    """The stream's last event: `session-ended` (no id: not a change of the feed)."""
+    opened.ended = True
+    data = json.dumps({"reason": reason}) if opened.as_json else f"<p>{sentence}</p>"
+    return frame(None, "session-ended", data)
+
+
 # -- rendering, shared between the streams of this process ---------------------------------
 
 # (what, ids…, change id) → a row loaded, or a fragment rendered, once for every stream
 # of this process that needs it (per variant: what differs between viewers is in the
-# key), with the feed's tick taken before (what the card cache stores a card under) and
-# the topics it shows: an entry serves only while none of them moved since, so a stream
-# replaying an old change later gets the thing as it is now (a comment disabled since
-# shows its notice), never the copy made for the first stream.
-_LOADS: OrderedDict[tuple[Any, ...], tuple[asyncio.Future[Any], frozenset[str], int]] = (
-    OrderedDict()
-)
-_LOADS_KEPT = 1024
+# key), with the feed's tick taken before (what the card cache stores a card under). A
+# FeedCache like every other cache here: an entry serves only while the topics it shows
+# have not moved, so a stream replaying an old change later gets the thing as it is now
+# (a comment disabled since shows its notice), never the copy made for the first stream.
+# The entry is the load's future, so streams asking at once wait for the one load.
+_SHARED: FeedCache[tuple[Any, ...], asyncio.Future[Any]] = FeedCache(limit=1024)
 
 
 async def _shared(
@@ -508,25 +508,19 @@ async def _shared(
 ) -> Any:
     """`(await load(), tick)`, computed by the first stream that asks for `key` while
     `topics` stay as they were."""
-    found = _LOADS.get(key)
-    if found is not None and found[0].done() and not VERSIONS.fresh(found[1], found[2]):
-        found = None
-    if found is None:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        stamp = VERSIONS.stamp()
-        _LOADS[key] = (future, topics, stamp)
-        _LOADS.move_to_end(key)
-        while len(_LOADS) > _LOADS_KEPT:
-            _LOADS.popitem(last=False)
-        try:
-            future.set_result((await load(), stamp))
-        except BaseException as error:
-            if _LOADS.get(key, (None,))[0] is future:
-                del _LOADS[key]
-            future.set_exception(error)
-            raise
-        return future.result()
-    return await asyncio.shield(found[0])
+    found = _SHARED.get(key)
+    if found is not None:
+        return await asyncio.shield(found)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    stamp = VERSIONS.stamp()
+    _SHARED.put(key, future, topics, stamp)
+    try:
+        future.set_result((await load(), stamp))
+    except BaseException as error:
+        _SHARED.discard(key)
+        future.set_exception(error)
+        raise
+    return future.result()
 
 
 def oob(html: str, element_id: str) -> str:
@@ -678,7 +672,7 @@ def init_app(app: Quart) -> None:
     async def _serve() -> Any:
         global CLOSING
         CLOSING = asyncio.Event()
-        _LOADS.clear()  # keyed by change id: a new database starts ids again
+        _SHARED.clear()  # keyed by change id: a new database starts ids again
         await asyncio.to_thread(prune_slots, slots_dir())
         shutdown = _hypercorn_shutdown_event()
         watcher = (

@@ -71,6 +71,12 @@ class Follow(Model):
         return set(rows)
 
     @classmethod
+    async def followed_ids(cls, follower_id: int) -> set[int]:
+        """Everyone the user follows (one query)."""
+        rows = await cls.filter(follower_id=follower_id).values_list("followed_id", flat=True)
+        return set(rows)
+
+    @classmethod
     async def followed_among(cls, follower_id: int, ids: list[int]) -> set[int]:
         """Which of `ids` the user `follower_id` follows (one query)."""
         if not ids:
