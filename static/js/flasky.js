@@ -473,6 +473,7 @@
   document.addEventListener("htmx:load", function (event) { setUp(event.target); });
   // after every swap, out-of-band toasts included
   document.addEventListener("htmx:afterSettle", armAll);
-  document.addEventListener("htmx:afterSettle", function () { dropRepeats(); updateNewPosts(); });
+  // in the same task as the swap that made the repeat: no one ever sees two
+  document.addEventListener("htmx:afterSwap", function () { dropRepeats(); updateNewPosts(); });
   setInterval(function () { renderTimes(document); }, 60000);
 })();
