@@ -23,6 +23,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         errors,
         feed,
         feeds,
+        finding,
         health,
         identity,
         live,
@@ -67,6 +68,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         api_v1.bp,
         live.bp,
         feeds.bp,
+        finding.bp,
     ):
         app.register_blueprint(blueprint)
     return app

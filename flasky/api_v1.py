@@ -164,7 +164,10 @@ async def new_post_comment(id: int) -> Response:
 # -- the book's shapes, mapped from each model's own to_json ---------------------------
 
 
-POST_KEYS = ("url", "body", "body_html", "timestamp", "author_url", "comments_url", "comment_count")
+# The book's keys, and `tags` (SPEC §11: a post's tags are in its JSON).
+POST_KEYS = (
+    "url", "body", "body_html", "timestamp", "author_url", "comments_url", "comment_count", "tags"
+)  # fmt: skip
 USER_KEYS = (
     "url", "username", "member_since", "last_seen", "posts_url", "followed_posts_url", "post_count"
 )  # fmt: skip

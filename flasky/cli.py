@@ -155,6 +155,23 @@ def dataset(
     )
 
 
+@cli.group()
+def search() -> None:
+    """The search index (SPEC §11)."""
+
+
+@search.command("reindex")
+@pass_app
+def search_reindex(info: ScriptInfo) -> None:
+    """Rebuild the search index, tags and mentions of every post from its stored HTML."""
+    from flasky.search import reindex
+
+    app = load_app(info)
+    started = time.perf_counter()
+    count = run_or_fail(app, "search reindex", reindex)
+    click.echo(f"Indexed {count} posts in {time.perf_counter() - started:.1f} s.")
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option(

@@ -24,9 +24,10 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from flasky import db, security
+from flasky import db, search, security
 from flasky.feed import EVERYTHING, change
 from flasky.models import Comment, Follow, Post, Role, User, email_hash
+from flasky.models.content import settled_many
 from flasky.text import (
     COMMENT_MAX,
     MAX_NESTING,
@@ -411,11 +412,14 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
             await _insert_rows(conn, "follows", FOLLOW_COLUMNS, data.follows)
             for n, html in enumerate(post_html):
                 rows = data.posts[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
-                values = [row + (h,) for row, h in zip(rows, await html, strict=True)]
+                bodies = await settled_many(await html, conn)
+                values = [row + (h,) for row, h in zip(rows, bodies, strict=True)]
                 await _insert_rows(conn, "posts", POST_COLUMNS, values)
+                await search.index(conn, [(r[0], h) for r, h in zip(rows, bodies, strict=True)])
             for n, html in enumerate(comment_html):
                 rows = data.comments[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
-                values = [row + (h,) for row, h in zip(rows, await html, strict=True)]
+                bodies = await settled_many(await html, conn)
+                values = [row + (h,) for row, h in zip(rows, bodies, strict=True)]
                 await _insert_rows(conn, "comments", COMMENT_COLUMNS, values)
             await reset_sequences(conn)
     await analyze()

@@ -15,10 +15,11 @@ from typing import Any
 from faker import Faker
 from tortoise.models import Model
 
-from flasky import security
+from flasky import search, security
 from flasky.dataset import Counts
 from flasky.feed import EVERYTHING, change
 from flasky.models import Comment, Follow, Post, Role, User, email_hash, utcnow
+from flasky.models.content import settled_many
 from flasky.text import COMMENT_MAX, POST_MAX, render_markdown
 
 FAKE_PASSWORD = "cat"  # the data set's too, so one password opens every test account
@@ -41,6 +42,10 @@ async def fake_data(
     await _insert_batches(Follow, follows)
     written = await _posts(fake, rng, since_of, posts)
     comment_rows = _comments(fake, rng, list(since_of), written, comments)
+    for row, html in zip(
+        comment_rows, await settled_many([r.body_html for r in comment_rows]), strict=True
+    ):
+        row.body_html = html
     await _insert_batches(Comment, comment_rows)
     return Counts(len(since_of), len(follows), posts, len(comment_rows))
 
@@ -115,6 +120,8 @@ async def _posts(
                 body_html=render_markdown(body, "post"),
             )
         )
+    for row, html in zip(rows, await settled_many([r.body_html for r in rows]), strict=True):
+        row.body_html = html
     first = (await Post.all().order_by("-id").first().values_list("id", flat=True)) or 0
     await _insert_batches(Post, rows)
     return await Post.filter(id__gt=first, author_id__in=ids).values_list("id", "timestamp")
@@ -190,4 +197,14 @@ async def _insert_batches(model: type[Model], rows: list[Model]) -> None:
     for batch in _chunks(rows):
         async with change("bulk-insert", EVERYTHING) as writing:
             conn = writing.connection
+            last = (
+                await model.all()
+                .using_db(conn)
+                .order_by("-id")
+                .first()
+                .values_list("id", flat=True)
+            )
             await model.bulk_create(batch, using_db=conn)
+            if model is Post:  # the search index, tags and mentions, in the same transaction
+                new = Post.filter(id__gt=last or 0).using_db(conn).order_by("id")
+                await search.index(conn, await new.values_list("id", "body_html"))

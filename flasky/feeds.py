@@ -1,7 +1,7 @@
-"""Atom feeds (SPEC §11): everyone's latest posts (`/feed.atom`) and a user's
-(`/user/<username>/feed.atom`), valid Atom 1.0, with `ETag` and `Last-Modified` and a
-304 for a reader that already has this version. Pages link them in their `<head>`
-(`rel="alternate"`, base.html and the profile)."""
+"""Atom feeds (SPEC §11): everyone's latest posts (`/feed.atom`), a user's
+(`/user/<username>/feed.atom`) and a tag's (`/tag/<tag>/feed.atom`), valid Atom 1.0,
+with `ETag` and `Last-Modified` and a 304 for a reader that already has this version.
+Pages link them in their `<head>` (`rel="alternate"`, base.html, the profile and the tag page)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from quart import Blueprint, Response, abort, render_template, request
 
 from flasky.models import Post, User
+from flasky.text import tag_named
 from flasky.urls import base_url, url_for
 
 bp = Blueprint("feeds", __name__)
@@ -55,6 +56,21 @@ async def user(username: str) -> Response:
         subtitle=f"The latest posts of @{found.username} on Flasky.",
         self_url=url_for("feeds.user", username=found.username, _external=True),
         page_url=url_for("social.user", username=found.username, _external=True),
+    )
+
+
+@bp.get("/tag/<tag>/feed.atom")
+async def tag(tag: str) -> Response:
+    """The latest posts carrying a tag."""
+    name = tag_named(tag)
+    if name is None:
+        abort(404)
+    return await _atom(
+        await Post.latest(limit=FEED_SIZE, tag=name),
+        title=f"#{name} — Flasky",
+        subtitle=f"The latest posts tagged #{name} on Flasky.",
+        self_url=url_for("feeds.tag", tag=name, _external=True),
+        page_url=url_for("finding.tag", tag=name, _external=True),
     )
 
 

@@ -26,7 +26,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 M = TypeVar("M", bound=Model)
-Value = int | datetime
+Value = int | datetime | str
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class Bound(Generic[M]):
 def _sentinel(index: int, value: Value) -> Value:
     if isinstance(value, datetime):
         return datetime(1901, 1, 1, tzinfo=UTC) + timedelta(minutes=index + 1)
+    if isinstance(value, str):
+        return f"\x00prepared sentinel {index}"
     return 7_000_000_000 + index
 
 
@@ -94,7 +96,7 @@ def keyset(
 
 
 class Prepared(Generic[M]):
-    """A list query of keyword values (ints or datetimes), compiled once per shape."""
+    """A list query of keyword values (ints, datetimes or strings), compiled once per shape."""
 
     def __init__(self, model: type[M], build: Callable[..., QuerySet[M]]) -> None:
         self.model = model
@@ -168,7 +170,7 @@ class Prepared(Generic[M]):
         by_value = {value: name for name, value in sentinels.items()}
         slots: list[tuple[bool, Any]] = []
         for param in params:
-            name = by_value.get(param) if isinstance(param, int | datetime) else None
+            name = by_value.get(param) if isinstance(param, int | datetime | str) else None
             slots.append((True, name) if name is not None else (False, param))
         missing = set(sentinels) - {slot for named, slot in slots if named}
         if missing:

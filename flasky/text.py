@@ -21,12 +21,16 @@ import re
 import subprocess
 import sys
 import threading
+import unicodedata
+import urllib.parse
 from collections import deque
 from typing import Any
 
 import bleach
 import markdown as md
+from bleach import html5lib_shim
 from bleach.linkifier import DEFAULT_CALLBACKS
+from markdown.blockprocessors import HashHeaderProcessor
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
@@ -69,10 +73,134 @@ def _cleaner(kind: str) -> bleach.Cleaner:
                     bleach.linkifier.LinkifyFilter,
                     callbacks=DEFAULT_CALLBACKS,  # adds rel="nofollow"
                     skip_tags={"pre", "code"},
-                )
+                ),
+                _TagsAndMentions if kind == "post" else _Mentions,
             ],
         )
     return cleaners[kind]
+
+
+# -- tags and mentions ------------------------------------------------------------------------
+# `#word` (letters of any script, digits, `_`; at least one letter; up to 64) and
+# `@username` in the text of a body become links when it renders: a tag to its page, a
+# mention to the profile it names. Rendering cannot know which users exist, so every
+# `@name` shaped like a username becomes a candidate link; `resolve_mentions` (with the
+# database) keeps those of existing users and turns the others back into plain text.
+# bleach strips every `class` a writer puts on a link, so `class="tag"` and
+# `class="mention"` mark exactly the links made here: the post's tags and mentions are
+# read back from its HTML (`tags_in`, `mentions_in`), never parsed from the body twice.
+
+TAG_RE = re.compile(r"(?<![\w&#/])#(\w{1,64})(?![\w#])")
+MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z][A-Za-z0-9_.]{0,63})")
+_TAG_LINK = re.compile(r'<a href="/tag/([^"]*)" class="tag">')
+_MENTION_LINK = re.compile(r'<a href="/user/([^"]*)" class="mention">@([^<]*)</a>')
+
+
+def normal_tag(tag: str) -> str:
+    """A tag as stored and linked: NFKC, case folded (`#Café` and `#CAFÉ` are one)."""
+    return unicodedata.normalize("NFKC", tag).casefold()
+
+
+_TAG_WORD = re.compile(r"\w{1,64}")
+
+
+def tag_named(word: str) -> str | None:
+    """The tag `#word` names (normalised), or None when `word` is not one: letters of
+    any script, digits and `_`, up to 64, at least one letter (`#1` is not a tag)."""
+    if _TAG_WORD.fullmatch(word) is None or not any(c.isalpha() for c in word):
+        return None
+    return normal_tag(word)
+
+
+def _link(href: str, css: str, text: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "StartTag", "name": "a", "data": {(None, "href"): href, (None, "class"): css}},
+        {"type": "Characters", "data": text},
+        {"type": "EndTag", "name": "a", "data": {}},
+    ]
+
+
+class _Mentions(html5lib_shim.Filter):
+    """Links `@name` (and, in posts, `#tag`) in text outside links and code."""
+
+    tags = False
+    SKIP = frozenset({"a", "code", "pre"})
+
+    def __iter__(self) -> Any:
+        skipping: list[str] = []
+        text: list[str] = []
+        for token in super().__iter__():
+            kind = token["type"]
+            if kind == "Characters" and not skipping:
+                text.append(token["data"])
+                continue
+            if text:
+                yield from self._linked("".join(text))
+                text = []
+            if kind == "StartTag" and token["name"] in self.SKIP:
+                skipping.append(token["name"])
+            elif kind == "EndTag" and skipping and token["name"] == skipping[-1]:
+                skipping.pop()
+            yield token
+        if text:
+            yield from self._linked("".join(text))
+
+    def _linked(self, text: str) -> Any:
+        found = [(m.start(), m.end(), "mention", m.group(1)) for m in MENTION_RE.finditer(text)]
+        if self.tags:
+            found += [(m.start(), m.end(), "tag", m.group(1)) for m in TAG_RE.finditer(text)]
+        pos = 0
+        for start, end, css, word in sorted(found):
+            if start < pos:
+                continue
+            if css == "mention":
+                word = word.rstrip(".")  # "thanks @ada." ends the sentence, not the name
+                end = start + 1 + len(word)
+                href = f"/user/{word}"
+            else:
+                tag = tag_named(word)
+                if tag is None:
+                    continue
+                href = f"/tag/{urllib.parse.quote(tag)}"
+            if start > pos:
+                yield {"type": "Characters", "data": text[pos:start]}
+            yield from _link(href, css, text[start:end])
+            pos = end
+        if pos < len(text):
+            yield {"type": "Characters", "data": text[pos:]}
+
+
+class _TagsAndMentions(_Mentions):
+    tags = True
+
+
+def tags_in(html: str) -> list[str]:
+    """The tags a rendered body links, each once, in order."""
+    if 'class="tag"' not in html:
+        return []
+    return list(dict.fromkeys(urllib.parse.unquote(t) for t in _TAG_LINK.findall(html)))
+
+
+def mentions_in(html: str) -> list[str]:
+    """The usernames a rendered body links as mentions, each once (as written)."""
+    if 'class="mention"' not in html:
+        return []
+    return list(dict.fromkeys(name for name, _ in _MENTION_LINK.findall(html)))
+
+
+def keep_mentions(html: str, usernames: dict[str, str]) -> str:
+    """`html` with the mention links of names in `usernames` (lower case → the name as
+    registered) pointing at that profile, and every other mention back to plain text."""
+    if 'class="mention"' not in html:
+        return html
+
+    def settle(found: re.Match[str]) -> str:
+        name = usernames.get(found.group(1).lower())
+        if name is None:
+            return "@" + found.group(2)
+        return f'<a href="/user/{name}" class="mention">@{found.group(2)}</a>'
+
+    return _MENTION_LINK.sub(settle, html)
 
 
 class _ImagesAsLinks(Treeprocessor):
@@ -95,9 +223,22 @@ class _ImagesAsLinks(Treeprocessor):
                 img.set("title", title)
 
 
+class _SpacedHeaders(HashHeaderProcessor):
+    """A heading is `#`s then a space (as in CommonMark): `#python` at the start of a
+    line is a tag, not a heading."""
+
+    RE = re.compile(
+        r"(?:^|\n)(?P<level>#{1,6})(?=[ \t]|\n|$)"
+        r"(?P<header>(?:\\.|[^\\#]|#+(?=[^#\n]))*?)#*(?:\n|$)"
+    )
+
+
 class _ImagesAsLinksExtension(Extension):
     def extendMarkdown(self, converter: md.Markdown) -> None:  # noqa: N802 (Markdown's name)
         converter.treeprocessors.register(_ImagesAsLinks(converter), "images_as_links", 5)
+        converter.parser.blockprocessors.register(
+            _SpacedHeaders(converter.parser), "hashheader", 70
+        )
 
 
 def _markdown() -> md.Markdown:

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from tortoise import Tortoise
 
-from flasky import create_app, db, feed
+from flasky import create_app, db, feed, search
 from flasky.models import Role, User
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or "sqlite://:memory:"
@@ -36,6 +36,9 @@ os.environ.setdefault("FLASKY_CONFIG", "testing")
 
 # Every table a test may write, children first.
 TABLES = (
+    "post_search",
+    "post_mentions",
+    "post_tags",
     "notification_actors",
     "notifications",
     "sessions",
@@ -78,6 +81,7 @@ async def reset_database() -> None:
     feed.VERSIONS.move([feed.EVERYTHING])
     if IS_SQLITE_MEMORY:
         await Tortoise.generate_schemas(safe=True)
+        await search.create_schema()
         return
     conn = Tortoise.get_connection("default")
     if db.dialect() == "postgres":
@@ -86,6 +90,7 @@ async def reset_database() -> None:
         )
     else:
         await Tortoise.generate_schemas(safe=True)
+        await search.create_schema()
         for table in TABLES:
             await conn.execute_script(f'DELETE FROM "{table}"')
 

@@ -240,6 +240,7 @@ async def test_book_json_keys(client):
         "author_url": f"{BASE}/api/v1/users/{john.id}",
         "comments_url": f"{BASE}/api/v1/posts/{post.id}/comments/",
         "comment_count": 1,
+        "tags": [],
     }
     assert ISO_Z.match(post_json["timestamp"])
 

@@ -17,7 +17,7 @@ from flasky import create_app, security, text
 from flasky.cache import store_of
 from flasky.models import Comment, LoginSession, Outbox, Post, User
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, csrf_from, get_csrf, make_user
-from tests.helpers import HTMX, JSON, basic, postgres_admin, set_body
+from tests.helpers import HTMX, JSON, SLOW_MARKDOWN, basic, postgres_admin, set_body
 
 
 async def body(response: Any) -> str:
@@ -180,7 +180,7 @@ async def test_production_refuses_foreign_hosts(production, host, status):
 # -- 3. Markdown cannot hurt the server ------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload", ["1. " * 3333, "[" * 6000, "> " * 200 + "deep"])
+@pytest.mark.parametrize("payload", ["1. " * 3333, SLOW_MARKDOWN, "> " * 200 + "deep"])
 async def test_pathological_markdown_is_a_clear_400_and_leaves_rendering_intact(client, payload):
     await make_user()
     await login(client)
@@ -222,7 +222,7 @@ async def test_healthz_answers_while_two_pathological_bodies_render(client):
 
     async def pathological() -> int:
         response = await client.post(
-            "/preview", json={"body": "[" * 6000}, headers={**JSON, "X-CSRFToken": token}
+            "/preview", json={"body": SLOW_MARKDOWN}, headers={**JSON, "X-CSRFToken": token}
         )
         return response.status_code
 

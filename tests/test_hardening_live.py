@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.helpers import SLOW_MARKDOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "live-test-password"
@@ -207,7 +208,9 @@ async def test_healthz_stays_fast_while_pathological_markdown_renders(live: Live
         warm = await client.post("/preview", json={"body": "*warm*"}, headers=headers)
         assert warm.status_code == 200
         renders = [
-            asyncio.create_task(client.post("/preview", json={"body": "[" * 6000}, headers=headers))
+            asyncio.create_task(
+                client.post("/preview", json={"body": SLOW_MARKDOWN}, headers=headers)
+            )
             for _ in range(2)
         ]
         await asyncio.sleep(0.3)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from tortoise import Tortoise
 
-from flasky import db
+from flasky import db, search
 from flasky.db import MIGRATIONS, tortoise_config
 from tests.helpers import postgres_admin
 
@@ -38,9 +38,11 @@ async def migrate(url: str) -> list[str]:
 
 
 async def generate(url: str) -> None:
+    """The models' schema, with what the search index adds to it (search.SCHEMA)."""
     await Tortoise.init(config=tortoise_config(url))
     try:
         await Tortoise.generate_schemas(safe=False)
+        await search.create_schema()
     finally:
         await Tortoise.close_connections()
 

@@ -18,6 +18,7 @@ from tests.helpers import (
     HTMX,
     JSON,
     PAGE,
+    POST_KEYS,
     USER_KEYS,
     assert_form,
     csrf,
@@ -26,10 +27,6 @@ from tests.helpers import (
     text,
 )
 
-POST_KEYS = {
-    "id", "url", "body", "body_html", "timestamp", "author_url", "author", "comments_url",
-    "comment_count",
-}  # fmt: skip
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -11,7 +11,7 @@ number of queries whatever its length. Templates get fully loaded objects.
 | `roles` | `Role`, `AnonymousUser` |
 | `accounts` | `User` |
 | `follows` | `Follow` |
-| `content` | `Post`, `Comment` |
+| `content` | `Post`, `Comment`, `PostTag`, `PostMention` (read from a post's HTML) |
 | `sessions` | `LoginSession`, `ThrottleEvent` |
 | `outbox` | `Outbox` |
 | `events` | `Event` (the change feed) |
@@ -29,7 +29,7 @@ from flasky.models.base import (
     read_timestamps_fast,
     utcnow,
 )
-from flasky.models.content import Comment, Post
+from flasky.models.content import Comment, Post, PostMention, PostTag
 from flasky.models.events import Event
 from flasky.models.follows import Follow
 from flasky.models.idempotency import IdempotentRequest
@@ -71,6 +71,8 @@ __all__ = [
     "NotificationActor",
     "Outbox",
     "Post",
+    "PostMention",
+    "PostTag",
     "Role",
     "ThrottleEvent",
     "UniqueIndex",

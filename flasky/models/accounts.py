@@ -368,6 +368,17 @@ class User(Shown):
         return email_taken, name_taken
 
     @classmethod
+    async def named_like(cls, prefix: str, limit: int = 5) -> list[User]:
+        """People whose username, name or a word of their name starts with `prefix`
+        (any case), with counts: the people of a search. One query."""
+        prefix = prefix.strip()
+        if not prefix:
+            return []
+        found = Q(username__istartswith=prefix) | Q(name__istartswith=prefix)
+        found |= Q(name__icontains=" " + prefix)
+        return await cls.with_counts().filter(found).order_by("username").limit(limit)
+
+    @classmethod
     async def profile(cls, username: str) -> User | None:
         """One user by name, with role and counts: a profile page's single query."""
         return await cls.with_counts().select_related("role").get_or_none(username=username)

@@ -10,9 +10,11 @@ from typing import Any
 from tortoise import fields
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.indexes import Index
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from flasky import feed as change_feed
+from flasky import search
 from flasky.models.accounts import User
 from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
@@ -20,7 +22,7 @@ from flasky.models.notifications import notify
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
 from flasky.prepared import Bound, Prepared
-from flasky.text import render
+from flasky.text import keep_mentions, mentions_in, normal_tag, render, tags_in
 from flasky.urls import url_for
 
 
@@ -46,9 +48,24 @@ class Post(Shown):
         )
 
     async def render_body(self, body: str) -> None:
-        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
-        self.body_html = await render(body, "post")
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400);
+        `@name`s of existing users link their profiles (`mentioned`: their ids)."""
+        self.body_html, self.mentioned = await settled(await render(body, "post"))
         self.body = body
+
+    @property
+    def tags(self) -> list[str]:
+        """The post's tags, read from its HTML (the links rendering made)."""
+        return tags_in(self.body_html)
+
+    async def _indexed(self, writing: change_feed.Writing, before: list[str] | None = None) -> None:
+        """Inside the write's transaction: the search index, tags and mentions follow
+        the body (the tag lists it joins or leaves move: topics `tag:<tag>`); newly
+        mentioned users are told by the author (`notify`: once a post, ever)."""
+        await search.index(writing.connection, [(self.id, self.body_html)])
+        writing.touch(*(f"tag:{t}" for t in {*self.tags, *(before or ())}))
+        for user_id in getattr(self, "mentioned", ()):
+            await notify(user_id, "mention", self.author_id, self.topic)
 
     def editable_by(self, viewer: User | AnonymousUser) -> bool:
         """The one rule for who may edit or delete a post: its author or an administrator."""
@@ -119,14 +136,17 @@ class Post(Shown):
         ) as writing:
             await post.save()
             writing.touch(post.topic)
+            await post._indexed(writing)
         post.comment_count = 0
         return post
 
     async def change_body(self, body: str, actor: int | None = None) -> None:
         """Replace the body (and its sanitised HTML) and save just those two columns."""
+        before = self.tags
         await self.render_body(body)
-        async with change_feed.change("post-updated", self.topic, actor=actor):
+        async with change_feed.change("post-updated", self.topic, actor=actor) as writing:
             await self.save(update_fields=["body", "body_html"])
+            await self._indexed(writing, before)
 
     async def remove(self, actor: int | None = None) -> None:
         """Delete the post with its comments."""
@@ -142,9 +162,14 @@ class Post(Shown):
         return first if len(first) <= length else first[: length - 1].rstrip() + "…"
 
     @classmethod
-    async def latest(cls, author: User | None = None, limit: int = 20) -> list[Post]:
-        """The newest `limit` posts (of `author`), authors fetched: one query."""
+    async def latest(
+        cls, author: User | None = None, limit: int = 20, tag: str | None = None
+    ) -> list[Post]:
+        """The newest `limit` posts (of `author`, or carrying `tag`), authors fetched: one
+        query."""
         query = cls.all() if author is None else cls.filter(author_id=author.id)
+        if tag is not None:
+            query = query.filter(id__in=Subquery(PostTag.filter(tag=tag).values("post_id")))
         return await query.select_related("author").order_by("-timestamp", "-id").limit(limit)
 
     def to_json(self) -> dict[str, Any]:
@@ -160,7 +185,13 @@ class Post(Shown):
             "author": author.author_json(),
             "comments_url": url_for("posts.comments", id=self.id, _external=True),
             "comment_count": getattr(self, "comment_count", 0),
+            "tags": self.tags,
         }
+
+    @classmethod
+    def tagged(cls, tag: str) -> Bound[Post]:
+        """The posts carrying `tag` (any case), prepared for keyset pages."""
+        return TAGGED_POSTS(tag=normal_tag(tag))
 
 
 class Comment(Shown):
@@ -189,8 +220,9 @@ class Comment(Shown):
     post_id: int
 
     async def render_body(self, body: str) -> None:
-        """Set the body and its HTML, rendered off the event loop (TooComplex → 400)."""
-        self.body_html = await render(body, "comment")
+        """Set the body and its HTML, rendered off the event loop (TooComplex → 400);
+        `@name`s of existing users link their profiles (`mentioned`: their ids)."""
+        self.body_html, self.mentioned = await settled(await render(body, "comment"))
         self.body = body
 
     @classmethod
@@ -213,6 +245,8 @@ class Comment(Shown):
             await comment.save()
             writing.touch(comment.topic)
             await notify(post.author_id, "comment", author.id, comment.topic)
+            for user_id in comment.mentioned:
+                await notify(user_id, "mention", author.id, comment.topic)
         return comment
 
     async def set_disabled(self, disabled: bool, actor: int | None = None) -> None:
@@ -268,6 +302,62 @@ class Comment(Shown):
         return data
 
 
+class PostTag(Model):
+    """A tag a post carries (`#word` in its body, normalised by `text.normal_tag`);
+    written by `search.index` from the rendered HTML."""
+
+    id = fields.IntField(primary_key=True)
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    tag = fields.CharField(max_length=256)
+
+    class Meta:
+        table = "post_tags"
+        unique_together = (("post", "tag"),)
+        indexes = (Index(fields=("tag", "post_id"), name="ix_post_tags_tag"),)
+
+
+class PostMention(Model):
+    """A user a post mentions (`@username` of an existing user): the `@user` search
+    filter; written by `search.index` from the rendered HTML."""
+
+    id = fields.IntField(primary_key=True)
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="mention_rows", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="mentioned_in", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "post_mentions"
+        unique_together = (("post", "user"),)
+        indexes = (Index(fields=("user_id", "post_id"), name="ix_post_mentions_user"),)
+
+
+async def settled(body_html: str) -> tuple[str, list[int]]:
+    """A freshly rendered body with its mentions settled: links for existing users
+    (to their profile as registered), plain text for the rest; and those users' ids.
+    One query, and only when the body has an `@name` at all."""
+    names = mentions_in(body_html)
+    if not names:
+        return body_html, []
+    users = await search.users_named(names)
+    html = keep_mentions(body_html, {low: name for low, (_, name) in users.items()})
+    return html, [users[n.lower()][0] for n in dict.fromkeys(names) if n.lower() in users]
+
+
+async def settled_many(bodies: list[str], conn: Any = None) -> list[str]:
+    """`settled` for many rendered bodies at once (bulk writes): one query in all."""
+    named = {name for html in bodies for name in mentions_in(html)}
+    if not named:
+        return bodies
+    users = await search.users_named(named, conn)
+    names = {low: name for low, (_, name) in users.items()}
+    return [keep_mentions(html, names) for html in bodies]
+
+
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url), ![alt](src) → text
 
 
@@ -281,6 +371,10 @@ def _plain_line(line: str) -> str:
 EVERYONES_POSTS = Prepared(Post, lambda: Post.listing())
 FOLLOWED_POSTS = Prepared(Post, lambda user: Post.timeline(user))
 AUTHOR_POSTS = Prepared(Post, lambda user: Post.by_author(user))
+TAGGED_POSTS = Prepared(
+    Post,
+    lambda tag: Post.listing().filter(id__in=Subquery(PostTag.filter(tag=tag).values("post_id"))),
+)
 POST_COMMENTS = Prepared(
     Comment, lambda post, until: Comment.for_post(post).filter(timestamp__lte=until)
 )

@@ -331,13 +331,23 @@
     if (dialog && !dialog.open) dialog.showModal();
   }
 
+  // "/": the header's search box (on phones, where it is hidden, the search page)
+  function focusSearch() {
+    const page = document.getElementById("search-page-q");
+    const header = document.getElementById("site-search-q");
+    const field = page || (header && header.offsetParent !== null ? header : null);
+    if (!field) { location.href = "/search"; return; }
+    field.focus();
+    field.select();
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
     if (typing(event.target)) return;
     const card = event.target.closest && event.target.closest(POSTS);
     if (event.key === "Enter" && card && event.target === card) { openCard(card, false); return; }
     const actions = { j: function () { moveCard(1); }, k: function () { moveCard(-1); },
-      n: compose, "?": showShortcuts };
+      n: compose, "?": showShortcuts, "/": focusSearch };
     const run = actions[event.key];
     if (run) { event.preventDefault(); run(); }
   });
@@ -354,6 +364,67 @@
     event.stopPropagation();
     compose();
   }, true);
+
+  // -- active search (SPEC §11): the list under the header's box --------------------------
+  // htmx fetches it while typing (300 ms after the last key); here: it opens when it has
+  // something to show, ArrowDown/ArrowUp walk its links (and back to the box), Enter
+  // opens the focused one (a link), Escape or leaving the box closes it.
+
+  function suggestParts() {
+    const form = document.querySelector("form[data-site-search]");
+    const list = document.getElementById("search-suggest");
+    return form && list ? { form: form, input: form.querySelector("input[name=q]"), list: list } : null;
+  }
+
+  function showSuggest(parts, open) {
+    parts.list.hidden = !open;
+    parts.input.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  function hasSuggestions(parts) {
+    return parts.input.value.trim() !== "" && parts.list.querySelector("a.suggest-item") !== null;
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const parts = suggestParts();
+    if (!parts || event.detail.target !== parts.list) return;
+    showSuggest(parts, hasSuggestions(parts) && parts.form.contains(document.activeElement));
+  });
+
+  document.addEventListener("keydown", function (event) {
+    const parts = suggestParts();
+    if (!parts || !event.target.closest || !parts.form.contains(event.target)) return;
+    if (event.key === "Escape") {
+      if (parts.list.hidden) return;
+      event.preventDefault();
+      showSuggest(parts, false);
+      parts.input.focus();
+      return;
+    }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    if (parts.list.hidden) {
+      if (event.key === "ArrowDown" && hasSuggestions(parts)) { event.preventDefault(); showSuggest(parts, true); }
+      return;
+    }
+    const items = Array.from(parts.list.querySelectorAll("a.suggest-item"));
+    if (!items.length) return;
+    event.preventDefault();
+    const at = items.indexOf(document.activeElement);
+    const next = event.key === "ArrowDown" ? Math.min(items.length - 1, at + 1) : at - 1;
+    if (next < 0) parts.input.focus(); else items[next].focus();
+  });
+
+  document.addEventListener("focusin", function (event) {
+    const parts = suggestParts();
+    if (!parts) return;
+    if (!parts.form.contains(event.target)) showSuggest(parts, false);
+    else if (event.target === parts.input && hasSuggestions(parts)) showSuggest(parts, true);
+  });
+
+  document.addEventListener("click", function (event) {
+    const parts = suggestParts();
+    if (parts && !parts.list.hidden && !parts.form.contains(event.target)) showSuggest(parts, false);
+  });
 
   // -- live updates (SPEC §9): the page's stream is #live; fragments place themselves ------
 
