@@ -208,64 +208,84 @@ def _tsquery(phrases: Sequence[Sequence[str]], joiner: str) -> str:
     return f" {joiner} ".join("(" + " <-> ".join(f"'{w}'" for w in p) + ")" for p in phrases)
 
 
-def _matching(query: Query, sql: _Sql) -> tuple[str, str, list[str]]:
-    """The FROM clause, the score and the WHERE conditions of the posts `query` finds."""
-    where: list[str] = []
+def _words(query: Query, sql: _Sql, scored: bool) -> str | None:
+    """The posts whose words match (rows of `id`, and `score` when `scored`), exclusions
+    applied inside the engine's own query; None when the query has no words to match."""
+    if not query.phrases:
+        return None
     if sql.postgres:
-        if query.phrases:
-            q = sql(_tsquery(query.phrases, "&"))
-            source = (
-                '"posts" p JOIN "post_search" s ON s."post_id" = p."id" '
-                f'AND s."document" @@ {q}::tsquery'
-            )
-            score = f'ts_rank(s."document", {q}::tsquery)'
-        else:
-            source, score = '"posts" p', "0.0"
+        text = _tsquery(query.phrases, "&")
         if query.excluded:
-            q = sql(_tsquery(query.excluded, "|"))
-            where.append(
-                f'NOT EXISTS (SELECT 1 FROM "post_search" n WHERE n."post_id" = p."id" '
-                f'AND n."document" @@ {q}::tsquery)'
-            )
-    else:
-        if query.phrases:
-            q = sql(_fts5(query.phrases, "AND"))
-            source = (
-                '"posts" p JOIN (SELECT rowid AS "id", -bm25("post_search") AS "score" '
-                f'FROM "post_search" WHERE "post_search" MATCH {q}) s ON s."id" = p."id"'
-            )
-            score = 's."score"'
-        else:
-            source, score = '"posts" p', "0.0"
-        if query.excluded:
-            q = sql(_fts5(query.excluded, "OR"))
-            where.append(
-                f'p."id" NOT IN (SELECT rowid FROM "post_search" WHERE "post_search" MATCH {q})'
-            )
-    for author, wanted in query.authors:
-        where.append(
-            f'p."author_id" {"" if wanted else "NOT "}IN '
-            f'(SELECT "id" FROM "users" WHERE LOWER("username") = {sql(author)})'
+            text = f"({text}) & !({_tsquery(query.excluded, '|')})"
+        q = sql(text)
+        score = f', ts_rank("document", {q}::tsquery) AS "score"' if scored else ""
+        return (
+            f'SELECT "post_id" AS "id"{score} FROM "post_search" WHERE "document" @@ {q}::tsquery'
         )
+    text = _fts5(query.phrases, "AND")
+    if query.excluded:
+        text = f"({text}) NOT ({_fts5(query.excluded, 'OR')})"
+    score = ', -bm25("post_search") AS "score"' if scored else ""
+    return f'SELECT rowid AS "id"{score} FROM "post_search" WHERE "post_search" MATCH {sql(text)}'
+
+
+def _filters(query: Query, sql: _Sql, post: str, author: str | None) -> list[str]:
+    """Conditions on the post id column `post` (and its author column `author`, when the
+    rows have one) for the query's filters, and its exclusions when it has no words."""
+    where: list[str] = []
+    if query.excluded and not query.phrases:
+        if sql.postgres:
+            q = sql(_tsquery(query.excluded, "|"))
+            excluded = f'SELECT "post_id" FROM "post_search" WHERE "document" @@ {q}::tsquery'
+        else:
+            q = sql(_fts5(query.excluded, "OR"))
+            excluded = f'SELECT rowid FROM "post_search" WHERE "post_search" MATCH {q}'
+        where.append(f"{post} NOT IN ({excluded})")
+    for name, wanted in query.authors:
+        users = f'SELECT "id" FROM "users" WHERE LOWER("username") = {sql(name)}'
+        if author is None:
+            where.append(
+                f"{post} {'' if wanted else 'NOT '}IN "
+                f'(SELECT "id" FROM "posts" WHERE "author_id" IN ({users}))'
+            )
+        else:
+            where.append(f"{author} {'' if wanted else 'NOT '}IN ({users})")
     for tag, wanted in query.tags:
         where.append(
-            f'p."id" {"" if wanted else "NOT "}IN '
+            f"{post} {'' if wanted else 'NOT '}IN "
             f'(SELECT "post_id" FROM "post_tags" WHERE "tag" = {sql(tag)})'
         )
     for name, wanted in query.mentions:
         where.append(
-            f'p."id" {"" if wanted else "NOT "}IN (SELECT m."post_id" FROM "post_mentions" m '
+            f'{post} {"" if wanted else "NOT "}IN (SELECT m."post_id" FROM "post_mentions" m '
             f'JOIN "users" u ON u."id" = m."user_id" WHERE LOWER(u."username") = {sql(name)})'
         )
-    return source, score, where
+    return where
+
+
+def _where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
 def _ranked(query: Query, sql: _Sql) -> str:
-    """The matching posts as rows of (id, timestamp, score)."""
-    source, score, where = _matching(query, sql)
-    conditions = " WHERE " + " AND ".join(where) if where else ""
-    columns = f'p."id" AS "id", p."timestamp" AS "ts", {score} AS "score"'
-    return f"SELECT {columns} FROM {source}{conditions}"
+    """The matching posts as rows of (id, ts, score): the words' match joined to the
+    posts for their time (the tie-break), filters on the joined rows."""
+    words = _words(query, sql, scored=True)
+    if words is None:
+        source, score = '"posts" p', "0.0"
+    else:
+        source, score = f'"posts" p JOIN ({words}) s ON s."id" = p."id"', 's."score"'
+    where = _where(_filters(query, sql, 'p."id"', 'p."author_id"'))
+    return f'SELECT p."id" AS "id", p."timestamp" AS "ts", {score} AS "score" FROM {source}{where}'
+
+
+def _counted(query: Query, sql: _Sql) -> str:
+    """How many posts match, without ranking them (and without the posts table, unless
+    a filter needs it)."""
+    words = _words(query, sql, scored=False)
+    source = f"({words}) b" if words is not None else '(SELECT "id" FROM "posts") b'
+    where = _where(_filters(query, sql, 'b."id"', None))
+    return f'SELECT COUNT(*) AS "n" FROM {source}{where}'
 
 
 @dataclass
@@ -309,9 +329,7 @@ async def count_posts(query: Query) -> int:
         return 0
     conn = Tortoise.get_connection("default")
     sql = _Sql(conn.capabilities.dialect)
-    _, rows = await conn.execute_query(
-        f'SELECT COUNT(*) AS "n" FROM ({_ranked(query, sql)}) r', sql.params
-    )
+    _, rows = await conn.execute_query(_counted(query, sql), sql.params)
     return int(dict(rows[0])["n"]) if rows else 0
 
 
