@@ -1,8 +1,9 @@
 """`make bench`: load the benchmark data set, serve it as hypercorn.toml says, drive it with wrk.
 
     python -m bench.run [--duration 20] [--warmup 3] [--connections 32] [--threads 2]
-                        [--data-dir bench/data] [--no-uncached] [--only live]
+                        [--data-dir bench/data] [--no-uncached] [--only live|search]
                         [--streams 1000] [--live-writes 200] [--fanouts 5] [--live-duration 10]
+                        [--rounds 10] [--tagged 300]
 
 Steps: write the data set (`flasky dataset`'s defaults) into `bench/data/` once; load
 it into a fresh database with `flasky deploy` + `flasky load` (SQLite file
@@ -15,7 +16,9 @@ and `X-Query-Count`), a warm-up and a measured wrk run. The same is done for
 Anonymous pages are measured twice: with the page cache (production default) and with
 `FLASKY_PAGE_CACHE_SECONDS=0`, so the cost of rendering is visible too. Last come the
 live updates' cases (`bench/live.py`: delivery latency, 1,000 idle streams, fan-out);
-`--only live` loads the data set and runs only those.
+`--only live` loads the data set and runs only those; `--only search` runs search's
+(`bench/search.py`: 20 typical queries; `make bench` runs it after the rest, on a freshly
+loaded database).
 
 The table is printed and written to `bench/results/<date>-<db>.md`.
 """
@@ -718,11 +721,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-uncached", action="store_true", help="skip the anonymous pages without page cache"
     )
     parser.add_argument(
-        "--only", choices=["live"], help="run only these cases (live: bench/live.py's)"
+        "--only",
+        choices=["live", "search"],
+        help="run only these cases (live: bench/live.py's; search: bench/search.py's)",
     )
-    from bench import live  # not at the top: bench.live imports this module
+    from bench import live, search  # not at the top: they import this module
 
     live.add_arguments(parser)
+    search.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -832,6 +838,20 @@ def server_log_problems(text: str) -> str:
     return ", ".join(parts) or "no errors logged"
 
 
+def bench_env(url: str) -> dict[str, str]:
+    """The environment of the servers and commands: production, on `url`."""
+    return {
+        "FLASKY_CONFIG": "production",
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATABASE_URL": url,
+        "FLASKY_QUERY_COUNT_HEADER": "1",
+        # `serve` sets the real one; `flasky deploy` and `load` need one to start.
+        "FLASKY_BASE_URL": "http://127.0.0.1",
+        # The POST benchmark (and search's tagged posts) write many posts as one user.
+        "FLASKY_RATE_LIMITS": "off",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole benchmark and print the table."""
     args = parse_args(argv)
@@ -842,21 +862,15 @@ def main(argv: list[str] | None = None) -> int:
     prepare_dataset(data_dir)
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite://{data_dir / 'bench.sqlite'}"
     db_name = "sqlite" if url.startswith("sqlite") else "postgres"
-    env = {
-        "FLASKY_CONFIG": "production",
-        "SECRET_KEY": secrets.token_hex(32),
-        "DATABASE_URL": url,
-        "FLASKY_QUERY_COUNT_HEADER": "1",
-        # `serve` sets the real one; `flasky deploy` and `load` need one to start.
-        "FLASKY_BASE_URL": "http://127.0.0.1",
-        # The POST benchmark writes thousands of posts as one user.
-        "FLASKY_RATE_LIMITS": "off",
-    }
+    env = bench_env(url)
     print(f"== loading the data set into {db_name} ({_redact(url)})", flush=True)
     load_seconds = load_database(url, data_dir, env)
     print(f"   loaded in {load_seconds:.1f} s", flush=True)
     username, post_id = busiest(data_dir)
-    from bench import live  # not at the top: bench.live imports this module
+    from bench import live, search  # not at the top: they import this module
+
+    if args.only == "search":
+        return search.write_report(search.run_search(url, env, args, db_name, load_seconds))
 
     if args.only == "live":
         results = live.run_live(url, env, args, data_dir, db_name)

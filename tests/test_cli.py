@@ -697,3 +697,39 @@ async def test_sequence_reset_is_harmless_when_run_again(app: Any, dataset: Path
     await reset_sequences(Tortoise.get_connection("default"))
     author = await User.get(id=2).select_related("role")
     assert (await Post.publish(author, "x")).id == 101
+
+
+def test_load_builds_the_search_index_and_reindex_rebuilds_it(tmp_path: Path, dataset: Path):
+    """`flasky load` indexes every post in its transaction (and links mentions of users
+    it loaded); `flasky search reindex` rebuilds the words, tags and mentions."""
+    posts = rows(dataset, "posts.csv")
+    users = rows(dataset, "users.csv")
+    posts[0]["body"] = f"Hello @{users[1]['username']} and #Loaded today"
+    with (dataset / "posts.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(posts[0]))
+        writer.writeheader()
+        writer.writerows(posts)
+    path = tmp_path / "search.sqlite"
+    url = f"sqlite://{path}"
+    assert run_flasky("deploy", url=url).returncode == 0
+    assert run_flasky("load", str(dataset), url=url).returncode == 0
+    first = int(posts[0]["id"])
+
+    def state() -> tuple[int, list[str], list[int], str]:
+        with sqlite3.connect(path) as conn:
+            indexed = conn.execute('SELECT COUNT(*) FROM "post_search"').fetchone()[0]
+            tags = [r[0] for r in conn.execute('SELECT "tag" FROM "post_tags"')]
+            mentioned = [r[0] for r in conn.execute('SELECT "user_id" FROM "post_mentions"')]
+            html = conn.execute('SELECT "body_html" FROM "posts" WHERE id = ?', (first,))
+            return indexed, tags, mentioned, html.fetchone()[0]
+
+    indexed, tags, mentioned, html = state()
+    assert indexed == len(posts) and tags == ["loaded"]
+    assert mentioned == [int(users[1]["id"])] and 'class="mention"' in html
+    with sqlite3.connect(path) as conn:
+        conn.execute('DELETE FROM "post_search"')
+        conn.execute('DELETE FROM "post_tags"')
+    result = run_flasky("search", "reindex", url=url)
+    assert result.returncode == 0, result.stderr
+    assert f"Indexed {len(posts)} posts" in result.stdout
+    assert state()[:3] == (len(posts), ["loaded"], [int(users[1]["id"])])

@@ -306,7 +306,7 @@ def read_cases(pattern: str, good: dict[str, str]) -> list[Case]:
                     lambda m, n=name, b=bad: b if m.group(2) == n else good[m.group(2)], pattern
                 )
             )
-    query = "?cursor=%00&page=99999999999999999999&until=%FF&next=%00&kind=%ED%A0%80"
+    query = "?cursor=%00&page=99999999999999999999&until=%FF&next=%00&kind=%ED%A0%80&q=%00%FF"
     paths.append(slot.sub(lambda m: good[m.group(2)], pattern) + query)
     who = "bearer" if pattern.startswith("/api/") else "admin"
     return [
@@ -351,6 +351,7 @@ async def test_malformed_input_gets_a_clear_4xx_and_writes_nothing(database, ser
     app = create_app("testing", SECRET_KEY=SECRET_KEY, DATABASE_URL=database)
     values = {"id": post_id, "username": "user1", "token": "", "admin_id": admin_id}
     values["avatar_hash"] = "0" * 32
+    values["tag"] = "python"
 
     async with client_pool(8) as pool:
         admin = Browser(pool, server.base_url)
