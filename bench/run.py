@@ -874,14 +874,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only == "live":
         results = live.run_live(url, env, args, data_dir, db_name)
-        report = live.live_report(results, args, load_seconds)
-        print()
-        print(report)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out = RESULTS / f"{dt.date.today().isoformat()}-{db_name}-live.md"
-        out.write_text(report + "\n")
-        print(f"\n(written to {out.relative_to(REPO)})")
-        return 0
+        return publish(live.live_report(results, args, load_seconds), f"{db_name}-live")
 
     print("== bare ASGI app", flush=True)
     bares = [measure_bare(args, "bare ASGI app, fixed 12 KB page (first)")]
@@ -944,11 +937,15 @@ def main(argv: list[str] | None = None) -> int:
     print("== bare ASGI app, again", flush=True)
     bares.append(measure_bare(args, "bare ASGI app, fixed 12 KB page (last)"))
     _print_row(bares[1])
-    report = _report(rows, bares, db_name, args, load_seconds, notes, live_results)
+    return publish(_report(rows, bares, db_name, args, load_seconds, notes, live_results), db_name)
+
+
+def publish(report: str, name: str) -> int:
+    """Print `report` and write it to `bench/results/<date>-<name>.md`; exit status 0."""
     print()
     print(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-{db_name}.md"
+    out = RESULTS / f"{dt.date.today().isoformat()}-{name}.md"
     out.write_text(report + "\n")
     print(f"\n(written to {out.relative_to(REPO)})")
     return 0

@@ -37,13 +37,12 @@ from bench.run import (
     BENCH_EMAIL,
     BENCH_PASSWORD,
     DATA,
-    REPO,
-    RESULTS,
     _redact,
     bearer_token,
     bench_env,
     load_database,
     prepare_dataset,
+    publish,
     serve,
 )
 
@@ -215,14 +214,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(results: SearchResults) -> int:
-    text = report(results)
-    print()
-    print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-{results.db_name}-search.md"
-    out.write_text(text + "\n")
-    print(f"\n(written to {out.relative_to(REPO)})")
-    return 0
+    """Print the report and write it to `bench/results/<date>-<db>-search.md`."""
+    return publish(report(results), f"{results.db_name}-search")
 
 
 if __name__ == "__main__":
