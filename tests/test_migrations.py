@@ -115,6 +115,40 @@ def test_sqlite_upgrade_twice_changes_nothing(tmp_path: Path):
     assert versions == [p.name for p in migration_files()]
 
 
+def test_the_search_migration_indexes_the_posts_already_there(tmp_path: Path):
+    """Migration 5 on a database with posts: their words are searchable at once (the
+    database is brought back to before it: its tables dropped, its version forgotten)."""
+    path = tmp_path / "before.sqlite"
+    assert asyncio.run(migrate(f"sqlite://{path}"))
+    search_migration = next(p.name for p in migration_files() if p.name.endswith("_search.py"))
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            'DROP TRIGGER "post_search_delete"; DROP TABLE "post_search"; '
+            'DROP TABLE "post_tags"; DROP TABLE "post_mentions";'
+        )
+        conn.execute('DELETE FROM "aerich" WHERE "version" = ?', (search_migration,))
+        conn.execute(
+            'INSERT INTO "users" ("id", "email", "username", "role_id", "password_hash", '
+            '"confirmed", "member_since", "last_seen", "avatar_hash") '
+            "VALUES (1, 'a@example.com', 'ada', 1, '', 1, '2026-01-01', '2026-01-01', '0')"
+        )
+        for n, html in enumerate(["<p>Old words here</p>", "<p>今天天气很好</p>"], 1):
+            conn.execute(
+                'INSERT INTO "posts" ("id", "body", "body_html", "timestamp", "author_id") '
+                "VALUES (?, 'x', ?, '2026-01-01', 1)",
+                (n, html),
+            )
+    assert asyncio.run(migrate(f"sqlite://{path}")) == [search_migration]
+    with sqlite3.connect(path) as conn:
+        found = conn.execute(
+            """SELECT rowid FROM "post_search" WHERE "post_search" MATCH '"old" "words"'"""
+        ).fetchall()
+        cjk = conn.execute(
+            """SELECT rowid FROM "post_search" WHERE "post_search" MATCH '"天气"'"""
+        ).fetchall()
+    assert found == [(1,)] and cjk == [(2,)]
+
+
 # -- PostgreSQL (when the tests run on it) ------------------------------------------------------
 
 
