@@ -161,15 +161,23 @@ def search() -> None:
 
 
 @search.command("reindex")
+@click.option(
+    "--render",
+    is_flag=True,
+    help="Render every post and comment again first (links the #tags and @mentions of "
+    "bodies written before them).",
+)
 @pass_app
-def search_reindex(info: ScriptInfo) -> None:
+def search_reindex(info: ScriptInfo, render: bool) -> None:
     """Rebuild the search index, tags and mentions of every post from its stored HTML."""
+    from flasky.dataset import rerender
     from flasky.search import reindex
 
     app = load_app(info)
     started = time.perf_counter()
-    count = run_or_fail(app, "search reindex", reindex)
-    click.echo(f"Indexed {count} posts in {time.perf_counter() - started:.1f} s.")
+    count = run_or_fail(app, "search reindex", rerender if render else reindex)
+    done = "Rendered and indexed" if render else "Indexed"
+    click.echo(f"{done} {count} posts in {time.perf_counter() - started:.1f} s.")
 
 
 @cli.command()

@@ -424,3 +424,25 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
             await reset_sequences(conn)
     await analyze()
     return Counts(len(data.users), len(data.follows), len(data.posts), len(data.comments))
+
+
+async def rerender(workers: int | None = None) -> int:
+    """Render every post's and comment's Markdown again (today's rules: tag and mention
+    links), settle the mentions, and rebuild the search index from the new HTML — one
+    transaction (an edit meanwhile waits for it, or fails it), whose event tells every
+    cache; nobody is notified. How many posts."""
+    async with change("rerender", EVERYTHING) as writing:
+        conn = writing.connection
+        mark = ("$1", "$2") if conn.capabilities.dialect == "postgres" else ("?", "?")
+        with Renderer(workers) as renderer:
+            for table, kind in (("posts", "post"), ("comments", "comment")):
+                rows = await conn.execute_query_dict(
+                    f'SELECT "id", "body" FROM "{table}" ORDER BY "id"'
+                )
+                chunks = renderer.chunks([r["body"] for r in rows], kind)
+                sql = f'UPDATE "{table}" SET "body_html" = {mark[0]} WHERE "id" = {mark[1]}'
+                for n, html in enumerate(chunks):
+                    ids = [r["id"] for r in rows[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]]
+                    bodies = await settled_many(await html, conn)
+                    await conn.execute_many(sql, list(zip(bodies, ids, strict=True)))
+        return await search.index_all(conn)

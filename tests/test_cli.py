@@ -733,3 +733,29 @@ def test_load_builds_the_search_index_and_reindex_rebuilds_it(tmp_path: Path, da
     assert result.returncode == 0, result.stderr
     assert f"Indexed {len(posts)} posts" in result.stdout
     assert state()[:3] == (len(posts), ["loaded"], [int(users[1]["id"])])
+
+
+def test_reindex_render_links_the_tags_of_bodies_written_before_them(tmp_path: Path, dataset: Path):
+    path = tmp_path / "old.sqlite"
+    url = f"sqlite://{path}"
+    assert run_flasky("deploy", url=url).returncode == 0
+    assert run_flasky("load", str(dataset), url=url).returncode == 0
+    with sqlite3.connect(path) as conn:  # as a body written before tags were links
+        first, username = conn.execute(
+            'SELECT p."id", u."username" FROM "posts" p JOIN "users" u ON u."id" = p."author_id" '
+            'ORDER BY p."id" LIMIT 1'
+        ).fetchone()
+        conn.execute(
+            'UPDATE "posts" SET "body" = ?, "body_html" = ? WHERE "id" = ?',
+            (f"Old #Topic for @{username}", f"<p>Old #Topic for @{username}</p>", first),
+        )
+    result = run_flasky("search", "reindex", "--render", url=url)
+    assert result.returncode == 0, result.stderr
+    assert "Rendered and indexed" in result.stdout
+    with sqlite3.connect(path) as conn:
+        html = conn.execute('SELECT "body_html" FROM "posts" WHERE "id" = ?', (first,)).fetchone()
+        tags = conn.execute('SELECT "post_id", "tag" FROM "post_tags"').fetchall()
+        mentions = conn.execute('SELECT COUNT(*) FROM "post_mentions"').fetchone()[0]
+        notified = conn.execute('SELECT COUNT(*) FROM "notifications"').fetchone()[0]
+    assert 'href="/tag/topic" class="tag"' in html[0] and 'class="mention"' in html[0]
+    assert tags == [(first, "topic")] and mentions == 1 and notified == 0
