@@ -397,8 +397,9 @@
     if (event.key === "Escape") {
       if (parts.list.hidden) return;
       event.preventDefault();
-      showSuggest(parts, false);
+      // back to the box first: its focusin would open the list again after closing it
       parts.input.focus();
+      showSuggest(parts, false);
       return;
     }
     if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
