@@ -46,6 +46,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor("invalid cursor") from exc
     if not isinstance(item_id, int) or isinstance(item_id, bool) or moment.tzinfo is None:
         raise BadCursor("invalid cursor")
+    if not (0 <= item_id < 2**63 and 1900 <= moment.year <= 9000):  # what a database holds
+        raise BadCursor("invalid cursor")
     return moment, item_id
 
 

@@ -39,6 +39,7 @@ MAX_QUERY = 500
 MAX_TERMS = 16
 MAX_FILTERS = 8
 SNIPPET = 200  # characters of text around the first match
+MAX_WORD = 100  # characters of a word that count (4 bytes each at most: 400 < 2,047)
 
 _WORD = re.compile(r"[^\W_]+")
 _CJK = re.compile(
@@ -47,7 +48,7 @@ _CJK = re.compile(
 )
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
-_MARKUP = re.compile(r"<[^>]*>")
+_MARKUP = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _SPACE = re.compile(r"\s+")
 
 
@@ -81,20 +82,22 @@ def _bigrams(piece: str) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    """The index words of `text`, in order: letters and digits, folded; CJK as bigrams."""
+    """The index words of `text`, in order: letters and digits, folded; CJK as bigrams;
+    a word longer than MAX_WORD characters is cut there (a URL's hash, a base64 blob:
+    PostgreSQL takes no lexeme over 2,047 bytes)."""
     out: list[str] = []
     for run in _WORD.findall(fold(text)):
         for cjk, piece in _segments(run):
             if cjk:
                 out.extend(_bigrams(piece))
             else:
-                out.append(piece)
+                out.append(piece[:MAX_WORD])
     return out
 
 
 def plain_text(body_html: str) -> str:
-    """The text of sanitised HTML (bleach escapes `<` and `>` inside attributes, so a
-    tag ends at the first `>`)."""
+    """The text of sanitised HTML (a tag ends at the first `>` outside its quoted
+    attribute values: bleach always quotes them)."""
     return _SPACE.sub(" ", html.unescape(_MARKUP.sub(" ", body_html))).strip()
 
 
@@ -305,6 +308,8 @@ async def find_posts(
         return []
     conn = Tortoise.get_connection("default")
     sql = _Sql(conn.capabilities.dialect)
+    if after is not None and query.phrases and not sql.postgres:
+        after = await _anchored(conn, query, after)
     inner = _ranked(query, sql)
     keyset = ""
     if after is not None:
@@ -321,6 +326,22 @@ async def find_posts(
     )
     _, rows = await conn.execute_query(text, sql.params)
     return [Hit(int(row["id"]), float(row["score"])) for row in map(dict, rows)]
+
+
+async def _anchored(
+    conn: BaseDBAsyncClient, query: Query, after: tuple[float, datetime, int]
+) -> tuple[float, datetime, int]:
+    """SQLite: the cursor with the last post's score of now. bm25 weighs a word by how
+    rare it is among all posts, so any write moves every score a little; ranks among
+    the posts barely move, so the next page goes on after that post where it is now
+    (one query). A post gone from the results keeps the score it had."""
+    score, moment, post_id = after
+    sql = _Sql("sqlite")
+    words = _words(query, sql, scored=True)
+    _, rows = await conn.execute_query(
+        f'SELECT w."score" FROM ({words}) w WHERE w."id" = {sql(post_id)}', sql.params
+    )
+    return (float(dict(rows[0])["score"]), moment, post_id) if rows else after
 
 
 async def count_posts(query: Query) -> int:
@@ -364,7 +385,8 @@ def snippet(body_html: str, query: Query, length: int = SNIPPET) -> str:
     spans = _marked(text, query)
     start = 0
     if spans and spans[0][0] > length // 3:
-        start = text.rfind(" ", 0, spans[0][0] - length // 4) + 1
+        before = spans[0][0] - length // 4
+        start = text.rfind(" ", before - length // 4, before) + 1 or before  # CJK: no spaces
     end = len(text) if len(text) - start <= length else text.rfind(" ", start, start + length)
     if end <= start:
         end = min(len(text), start + length)

@@ -15,6 +15,7 @@ import asyncio
 import atexit
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -90,26 +91,50 @@ def _cleaner(kind: str) -> bleach.Cleaner:
 # `class="mention"` mark exactly the links made here: the post's tags and mentions are
 # read back from its HTML (`tags_in`, `mentions_in`), never parsed from the body twice.
 
-TAG_RE = re.compile(r"(?<![\w&#/])#(\w{1,64})(?![\w#])")
+
+def _marks() -> str:
+    """A character class body of every combining mark (Mn, Mc, Me): a tag's letters may
+    carry them (Devanagari vowel signs, Arabic harakat, a decomposed accent), and `\\w`
+    alone does not match them."""
+    ranges: list[tuple[int, int]] = []
+    # the marks all lie in these planes, but for the variation selectors of plane 14
+    for code in itertools.chain(range(0x300, 0x20000), range(0xE0100, 0xE01F0)):
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
+
+
+_TAG_CHARS = r"[\w" + _marks() + "]"
+TAG_RE = re.compile(rf"(?<![\w&#/])#({_TAG_CHARS}{{1,64}})(?!{_TAG_CHARS}|#)")
 MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z][A-Za-z0-9_.]{0,63})")
 _TAG_LINK = re.compile(r'<a href="/tag/([^"]*)" class="tag">')
 _MENTION_LINK = re.compile(r'<a href="/user/([^"]*)" class="mention">@([^<]*)</a>')
 
 
 def normal_tag(tag: str) -> str:
-    """A tag as stored and linked: NFKC, case folded (`#Café` and `#CAFÉ` are one)."""
-    return unicodedata.normalize("NFKC", tag).casefold()
+    """A tag as stored and linked: NFKC, case folded, NFKC again (`#Café` and `#CAFÉ`
+    are one; normalising a normal tag changes nothing)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
 
 
-_TAG_WORD = re.compile(r"\w{1,64}")
+_TAG_WORD = re.compile(f"{_TAG_CHARS}{{1,64}}")
+
+
+def _tag_shaped(word: str) -> bool:
+    return _TAG_WORD.fullmatch(word) is not None and any(c.isalpha() for c in word)
 
 
 def tag_named(word: str) -> str | None:
     """The tag `#word` names (normalised), or None when `word` is not one: letters of
-    any script, digits and `_`, up to 64, at least one letter (`#1` is not a tag)."""
-    if _TAG_WORD.fullmatch(word) is None or not any(c.isalpha() for c in word):
+    any script (with their marks), digits and `_`, up to 64, at least one letter (`#1`
+    is not a tag) — before and after normalising (`#a¼` would become "a1⁄4": not one)."""
+    if not _tag_shaped(word):
         return None
-    return normal_tag(word)
+    tag = normal_tag(word)
+    return tag if _tag_shaped(tag) else None
 
 
 def _link(href: str, css: str, text: str) -> list[dict[str, Any]]:

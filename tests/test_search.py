@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from flasky import search
+from flasky import pagination, search
 from flasky.fake import fake_data
 from flasky.models import Post, User, utcnow
 from tests.conftest import make_user, query_count
@@ -260,7 +260,17 @@ async def test_over_500_characters_is_a_400_with_a_message(client, people):
 
 
 async def test_a_bad_cursor_is_a_400(client, people):
-    for cursor in ("nope", "1.5~", "nan~abc", "inf~" + "x" * 10, "1~!!!!"):
+    huge = pagination.encode_cursor(utcnow(), 2**70)
+    ancient = pagination.encode_cursor(utcnow().replace(year=1), 1)
+    for cursor in (
+        "nope",
+        "1.5~",
+        "nan~abc",
+        "inf~" + "x" * 10,
+        "1~!!!!",
+        "1e308~" + huge,
+        "1~" + ancient,
+    ):
         response = await client.get(f"/search?q=a&cursor={quote(cursor)}", headers=JSON)
         assert response.status_code == 400, cursor
 
@@ -288,6 +298,39 @@ async def test_hostile_posts_never_reach_a_snippet_unescaped(client, people):
     assert "&lt;b&gt;escaped&lt;/b&gt;" in snippets and "<mark>find</mark>" in snippets
     page = await text(await client.get("/search?q=find"))
     assert page.count('class="body snippet" hx-disable') == 3  # a page of them
+
+
+async def test_writes_between_pages_skip_nothing(client, people):
+    """bm25 (SQLite) weighs a word by how rare it is among all posts, so any write moves
+    every score: the next page goes on from where the last post shown stands now."""
+    john, susan = people["john"], people["susan"]
+    for i in range(9):
+        await post(john, "needle " * (1 + i % 3) + "hay " * (i % 4), minutes_ago=i)
+    for i in range(20):
+        await post(susan, "other words " * (1 + i % 3))
+    data = await (await client.get("/search?q=needle", headers=JSON)).get_json()
+    seen = [p["id"] for p in data["posts"]]
+    for i in range(10):  # unrelated posts: every needle's score changes
+        await post(susan, f"more words {i} " * (1 + i % 3))
+    while data["next"]:
+        data = await (await client.get(data["next"], headers=JSON)).get_json()
+        seen += [p["id"] for p in data["posts"]]
+    assert len(seen) == len(set(seen)) == 9
+
+
+async def test_long_words_are_cut_not_refused(client, people):
+    blob = "A1b2" * 600  # a hash or base64 blob: PostgreSQL refuses lexemes over 2 KB
+    response = await client.post(
+        "/api/v1/posts/",
+        json={"body": f"see https://example.com/{blob} and " + "x" * 3000},
+        headers=api_headers(people["john"].email),
+    )
+    assert response.status_code == 201
+    assert len(await ids_for(client, "x" * 500)) == 1  # a long word is its first 100 letters
+    assert len(await ids_for(client, blob[:400])) == 1
+    for q in ("\ufdf2" * 500, "ﷺ" * 100 + " " + "ﷺ" * 399):  # each is 4 letters, unfolded
+        assert (await client.get(f"/search?q={quote(q)}", headers=JSON)).status_code == 200
+    assert await search.reindex() == 1
 
 
 # -- the index follows every write ---------------------------------------------------------------
@@ -362,6 +405,13 @@ def test_the_parser_never_passes_syntax_through():
     for phrase in query.phrases:
         for word in phrase:
             assert re.fullmatch(r"\w+", word) and "_" not in word
+
+
+def test_snippets_find_the_match_in_long_unspaced_text_and_skip_attributes():
+    snippet = search.snippet("<p>" + "今天" * 300 + "天气很好</p>", search.parse("天气"))
+    assert "<mark>天气</mark>" in snippet and snippet.startswith("…")
+    html = '<p><abbr title="a &gt; b c">zz</abbr> <a href="x" title=\'<y>\'>w</a> python</p>'
+    assert search.snippet(html, search.parse("python")) == "zz w <mark>python</mark>"
 
 
 def test_snippets_escape_everything_but_their_marks():

@@ -5,6 +5,7 @@ notifications (§10) — through every write path."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +45,8 @@ async def people() -> dict[str, User]:
         ("a#b x&#35;y and ##double", []),
         ("#" + "x" * 64 + " #" + "y" * 65, ["x" * 64]),
         ("#snake_case_tag.", ["snake_case_tag"]),
+        ("#हिन्दी #العَرَبِيَّة #İstanbul", ["हिन्दी", "العَرَبِيَّة", "i̇stanbul"]),
+        ("#a¼ #x⑴ #ﷺ", []),  # not tags once normalised (a fraction slash, brackets, spaces)
     ],
 )
 def test_tags_are_read_from_the_text(body, tags):
@@ -146,11 +149,13 @@ async def test_the_tag_page_in_three_forms(client, people):
 
 
 async def test_unicode_tags_have_pages(client, people):
-    post = await Post.publish(people["john"], "天气 #中文 and #Café")
-    for tag in ("中文", "café", "CAFÉ"):
+    post = await Post.publish(people["john"], "天气 #中文 and #Café #हिन्दी #İstanbul")
+    for tag in post.tags + ["CAFÉ", "İSTANBUL"]:
         data = await (await client.get(f"/tag/{quote(tag)}", headers=JSON)).get_json()
         assert [p["id"] for p in data["posts"]] == [post.id], tag
-        assert data["posts"][0]["tags"] == ["中文", "café"]
+        assert data["posts"][0]["tags"] == ["中文", "café", "हिन्दी", "i̇stanbul"]
+    for link in re.findall(r'href="(/tag/[^"]+)" class="tag"', post.body_html):
+        assert (await client.get(link)).status_code == 200, link
 
 
 @pytest.mark.parametrize("tag", ["123", "a-b", "x" * 65, "%20", "a.b"])
@@ -219,6 +224,12 @@ async def test_mentions_in_comments_and_through_the_apis(client, people):
     assert '<a href="/user/Susan" class="mention">@SUSAN</a>' in body_html
     (line,) = await Notification.filter(user_id=susan.id, kind="mention")
     assert line.subject.startswith("comment:")
+    await client.post(  # the post's author, mentioned in a comment, has one line: the comment
+        f"/api/v1/posts/{post.id}/comments/",
+        json={"body": f"@{john.username} see this"},
+        headers=api_headers(susan.email),
+    )
+    assert [n.kind for n in await Notification.filter(user_id=john.id)] == ["comment"]
     response = await client.post(
         "/api/v1/posts/", json={"body": "hey @susan"}, headers=api_headers(john.email)
     )

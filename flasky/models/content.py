@@ -238,15 +238,17 @@ class Comment(Shown):
     @classmethod
     async def publish(cls, author: User, post: Post, body: str) -> Comment:
         """Save a new comment by `author` on `post`, body_html rendered, author set; the
-        post's author is notified (`notify` skips their own comments)."""
+        post's author is notified (`notify` skips their own comments), and the users it
+        mentions (but the post's author, told already)."""
         comment = cls(author=author, post=post)
         await comment.render_body(body)
         async with change_feed.change("comment-created", post.topic, actor=author.id) as writing:
             await comment.save()
             writing.touch(comment.topic)
             await notify(post.author_id, "comment", author.id, comment.topic)
-            for user_id in comment.mentioned:
-                await notify(user_id, "mention", author.id, comment.topic)
+            for user_id in comment.mentioned:  # the post's author has the comment's line
+                if user_id != post.author_id:
+                    await notify(user_id, "mention", author.id, comment.topic)
         return comment
 
     async def set_disabled(self, disabled: bool, actor: int | None = None) -> None:
