@@ -49,6 +49,8 @@ _CJK = re.compile(
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _MARKUP = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# Tags that end a block of text: where they stood, words must stay apart.
+_BLOCK = re.compile(r"</?(?:p|li|ul|ol|h[1-6]|blockquote|pre|br)\b[^>]*>")
 _SPACE = re.compile(r"\s+")
 
 
@@ -96,9 +98,11 @@ def words(text: str) -> list[str]:
 
 
 def plain_text(body_html: str) -> str:
-    """The text of sanitised HTML (a tag ends at the first `>` outside its quoted
-    attribute values: bleach always quotes them)."""
-    return _SPACE.sub(" ", html.unescape(_MARKUP.sub(" ", body_html))).strip()
+    """The text of sanitised HTML: block tags become spaces, inline ones nothing ("a
+    <em>b</em>." stays "a b."); a tag ends at the first `>` outside its quoted
+    attribute values (bleach always quotes them)."""
+    spaced = _BLOCK.sub(" ", body_html)  # no attributes on these: sanitised HTML
+    return _SPACE.sub(" ", html.unescape(_MARKUP.sub("", spaced))).strip()
 
 
 # -- the query language -------------------------------------------------------------------

@@ -414,6 +414,11 @@ def test_snippets_find_the_match_in_long_unspaced_text_and_skip_attributes():
     assert search.snippet(html, search.parse("python")) == "zz w <mark>python</mark>"
 
 
+def test_plain_text_keeps_inline_markup_tight_and_blocks_apart():
+    html = '<p>with <a href="/user/b" class="mention">@b</a>.</p><ul><li>one</li><li>two</li></ul>'
+    assert search.plain_text(html) == "with @b. one two"
+
+
 def test_snippets_escape_everything_but_their_marks():
     query = search.parse("needle")
     html = "<p>" + "hay " * 80 + "needle &lt;script&gt; " + "hay " * 80 + "</p>"
