@@ -108,6 +108,8 @@ def _marks() -> str:
 
 
 _TAG_CHARS = r"[\w" + _marks() + "]"
+MAX_TAGS = 30  # distinct tags linked in one post
+MAX_MENTIONS = 20  # distinct names linked in one body
 TAG_RE = re.compile(rf"(?<![\w&#/])#({_TAG_CHARS}{{1,64}})(?!{_TAG_CHARS}|#)")
 MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z][A-Za-z0-9_.]{0,63})")
 _TAG_LINK = re.compile(r'<a href="/tag/([^"]*)" class="tag">')
@@ -146,10 +148,26 @@ def _link(href: str, css: str, text: str) -> list[dict[str, Any]]:
 
 
 class _Mentions(html5lib_shim.Filter):
-    """Links `@name` (and, in posts, `#tag`) in text outside links and code."""
+    """Links `@name` (and, in posts, `#tag`) in text outside links and code: the first
+    MAX_MENTIONS names and MAX_TAGS tags of a body (one post cannot notify a thousand
+    people or fill a thousand tag lists); later ones stay text."""
 
     tags = False
     SKIP = frozenset({"a", "code", "pre"})
+
+    def __init__(self, source: Any) -> None:
+        super().__init__(source)
+        self.seen: dict[str, set[str]] = {"mention": set(), "tag": set()}
+
+    def _room(self, css: str, key: str) -> bool:
+        """Whether `key` may be linked: seen already, or under its kind's limit."""
+        seen = self.seen[css]
+        if key in seen:
+            return True
+        if len(seen) >= (MAX_MENTIONS if css == "mention" else MAX_TAGS):
+            return False
+        seen.add(key)
+        return True
 
     def __iter__(self) -> Any:
         skipping: list[str] = []
@@ -181,10 +199,12 @@ class _Mentions(html5lib_shim.Filter):
             if css == "mention":
                 word = word.rstrip(".")  # "thanks @ada." ends the sentence, not the name
                 end = start + 1 + len(word)
+                if not self._room(css, word.lower()):
+                    continue
                 href = f"/user/{word}"
             else:
                 tag = tag_named(word)
-                if tag is None:
+                if tag is None or not self._room(css, tag):
                     continue
                 href = f"/tag/{urllib.parse.quote(tag)}"
             if start > pos:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from flasky.models import Notification, Post, PostMention, PostTag, User
-from flasky.text import render_markdown, tags_in
+from flasky.text import mentions_in, render_markdown, tags_in
 from tests.conftest import make_user, query_count
 from tests.helpers import HTMX, JSON, POST_KEYS, api_headers, login, text
 from tests.posts.conftest import token
@@ -65,6 +65,21 @@ def test_a_heading_needs_its_space_and_the_old_ones_still_work():
 def test_comments_link_mentions_but_not_tags():
     html = render_markdown("@susan look #here", "comment")
     assert 'class="mention"' in html and 'class="tag"' not in html
+
+
+def test_a_body_links_at_most_30_tags_and_20_names():
+    html = render_markdown(" ".join(f"#t{i} @u{i}" for i in range(50)) + " #t0 @U0", "post")
+    assert tags_in(html) == [f"t{i}" for i in range(30)]
+    assert html.count('class="tag"') == 31  # t0 twice: a tag seen is always linked
+    assert len({n.lower() for n in mentions_in(html)}) == 20
+    assert "#t30" in html and 'href="/tag/t30"' not in html
+
+
+async def test_one_post_notifies_at_most_20_people(client, people):
+    for i in range(25):
+        await make_user(f"fan{i}@example.com")
+    await Post.publish(people["john"], " ".join(f"@fan{i}" for i in range(25)))
+    assert await Notification.filter(kind="mention").count() == 20
 
 
 def test_a_writer_cannot_forge_a_tag_or_a_mention_link():
