@@ -56,6 +56,7 @@ from flasky.identity import Viewer, current_viewer, reload_viewer
 from flasky.models import Comment, Event, Follow, Post, User, unread_count
 from flasky.permissions import Permission
 from flasky.templating import post_card
+from flasky.text import tag_named
 from flasky.urls import url_for
 
 bp = Blueprint("live", __name__)
@@ -136,6 +137,8 @@ class Stream:
                     return "follow-count", name
                 if mine and kind == "post-created" and change.actor_id in mine:
                     return kind, name
+            if name.startswith("tag:") and kind == "post-created" and name in topics:
+                return kind, name  # `Post._indexed` touched it
             if name == "moderation" and kind in ("comment-created", "comment-updated"):
                 return kind, name
             if name == "me" and f"notifications:{self.viewer_id}" in topics:
@@ -178,13 +181,15 @@ def parse_topics(values: list[str]) -> list[str]:
         raise BadRequest(f"At most {MAX_TOPICS} topics per stream.")
     names: list[str] = []
     for value in values:
-        if not (
+        if value.startswith("tag:") and tag_named(value[4:]) is not None:
+            value = "tag:" + str(tag_named(value[4:]))  # the tag as posts' events name it
+        elif not (
             value in PLAIN_TOPICS or POST_TOPIC.fullmatch(value) or USER_TOPIC.fullmatch(value)
         ):
             shown = value if len(value) <= 40 else value[:40] + "…"
             raise BadRequest(
                 f"Unknown topic {shown!r}: use posts, followed, post:<id>, user:<username>,"
-                " moderation or me."
+                " tag:<tag>, moderation or me."
             )
         if value not in names:
             names.append(value)

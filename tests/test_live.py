@@ -211,6 +211,8 @@ async def test_refusals_before_a_stream_starts(server: str, people: dict[str, An
         (anon, "topic=posts&format=xml", 400),
         (anon, "topic=post:999999", 404),
         (anon, "topic=user:nobody", 404),
+        (anon, "topic=tag:123", 400),
+        (anon, "topic=tag:a-b", 400),
         (anon, "topic=followed", 401),
         (anon, "topic=me", 401),
         (anon, "topic=moderation", 401),
@@ -353,6 +355,17 @@ async def test_user_stream_counts_and_posts(people: dict[str, Any]) -> None:
         await publish(john, "On my profile")
         assert (await reader.next()).name == "post-created"
         await publish(susan, "Not on john's")
+        await reader.nothing()
+
+
+async def test_tag_stream_brings_the_posts_that_carry_it(people: dict[str, Any]) -> None:
+    john = people["john"]
+    async with streaming(people["anon"], "topic=tag:Python") as reader:  # any case
+        await publish(john, "Learning #python today")
+        event = await reader.next()
+        assert event.name == "post-created" and "afterbegin:#incoming" in event.data
+        await publish(john, "No tag, python")
+        await publish(john, "Another #pythonic one")
         await reader.nothing()
 
 

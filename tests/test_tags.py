@@ -155,6 +155,7 @@ async def test_the_tag_page_in_three_forms(client, people):
     assert "<h1>#flask</h1>" in page
     assert 'type="application/atom+xml"' in page and 'href="/tag/flask/feed.atom"' in page
     assert 'class="sentinel"' in page
+    assert "topic=tag:flask" in page and "data-new-posts" in page  # live: N new posts
     fragment = await text(await client.get("/tag/flask", headers=HTMX))
     assert "<html" not in fragment and fragment.count('class="post"') == 2
     few = query_count(await client.get("/tag/flask", headers=JSON))
