@@ -33,6 +33,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
         security,
         social,
         templating,
+        text,
         throttle,
         urls,
     )
@@ -42,6 +43,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Quart:
     app.config.update(load_config(config_name))
     app.config.update(overrides)
     app.secret_key = app.config["SECRET_KEY"]
+    text.BUDGET = float(app.config["FLASKY_RENDER_BUDGET"])  # the process's render pool
     app.json = SafeJSONProvider(app)
 
     QuartAuth(app)

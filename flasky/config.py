@@ -66,6 +66,8 @@ def _base() -> dict[str, Any]:
         # The safety time to live of an anonymous rendered page in the in-process cache
         # (the change feed drops it as soon as something it shows changes); 0 turns it off.
         "FLASKY_PAGE_CACHE_SECONDS": _float("FLASKY_PAGE_CACHE_SECONDS", 3600.0),
+        # Seconds a Markdown render may take in a worker before it is killed (→ 400).
+        "FLASKY_RENDER_BUDGET": _float("FLASKY_RENDER_BUDGET", 1.0),
         # Show the per-request query count in an X-Query-Count header.
         "FLASKY_QUERY_COUNT_HEADER": _bool("FLASKY_QUERY_COUNT_HEADER", False),
         # Each server process runs one change-feed listener unless this is off (SPEC §8);

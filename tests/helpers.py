@@ -35,9 +35,10 @@ USER_KEYS = {
 AUTHOR_KEYS = {"id", "username", "name", "url", "avatar_url"}
 # fmt: on
 
-# Markdown that takes a worker past its 1 s budget: Python-Markdown 3.11's link parsing
-# is quadratic in unclosed "[a](" (about 2 s here, under the 10,000-character limit).
-# Markdown 3.11 made the old payload, "[" * 6000, fast.
+# Markdown that takes a worker past its budget: Python-Markdown 3.11's link parsing is
+# quadratic in unclosed "[a](" (1–2 s here, under the 10,000-character limit; the tests
+# that use it set FLASKY_RENDER_BUDGET to 0.25 s). Markdown 3.11 made the old payload,
+# "[" * 6000, fast.
 SLOW_MARKDOWN = "[a](" * 2400
 
 
