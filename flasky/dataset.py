@@ -37,7 +37,6 @@ from flasky.text import (
     render_plain,
 )
 
-BATCH_SIZE = 1000
 CHUNK_SIZE = 2000  # bodies rendered per unit of work
 DATASET_PASSWORD = "cat"  # every account of the data set (`flasky.generate.PASSWORD`)
 USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
@@ -338,23 +337,6 @@ POST_COLUMNS = ("id", "author_id", "timestamp", "body", "body_html")
 COMMENT_COLUMNS = ("id", "post_id", "author_id", "timestamp", "disabled", "body", "body_html")
 
 
-async def _insert_rows(
-    conn: BaseDBAsyncClient, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Multi-row insert of checked values, BATCH_SIZE rows per statement batch.
-
-    Values are what Tortoise's fields would send (aware datetimes, bools, str, int), so
-    this is `bulk_create` without building 150,000 model instances."""
-    if conn.capabilities.dialect == "postgres":
-        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-    else:
-        marks = ", ".join("?" for _ in columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
-    for i in range(0, len(rows), BATCH_SIZE):
-        await conn.execute_many(sql, rows[i : i + BATCH_SIZE])
-
-
 async def _ensure_empty(conn: BaseDBAsyncClient) -> None:
     for model in (User, Follow, Post, Comment):
         if await model.all().using_db(conn).exists():
@@ -408,19 +390,20 @@ async def load_dataset(directory: Path, workers: int | None = None) -> Counts:
         async with change("bulk-load", EVERYTHING) as writing:
             conn = writing.connection
             await _ensure_empty(conn)
-            await _insert_rows(conn, "users", USER_COLUMNS, users)
-            await _insert_rows(conn, "follows", FOLLOW_COLUMNS, data.follows)
+            await db.insert_rows(conn, "users", USER_COLUMNS, users)
+            await db.insert_rows(conn, "follows", FOLLOW_COLUMNS, data.follows)
             for n, html in enumerate(post_html):
                 rows = data.posts[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
                 bodies = await settled_many(await html, conn)
                 values = [row + (h,) for row, h in zip(rows, bodies, strict=True)]
-                await _insert_rows(conn, "posts", POST_COLUMNS, values)
-                await search.index(conn, [(r[0], h) for r, h in zip(rows, bodies, strict=True)])
+                await db.insert_rows(conn, "posts", POST_COLUMNS, values)
+                posted = [(r[0], h) for r, h in zip(rows, bodies, strict=True)]
+                await search.index(conn, posted, fresh=True)
             for n, html in enumerate(comment_html):
                 rows = data.comments[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
                 bodies = await settled_many(await html, conn)
                 values = [row + (h,) for row, h in zip(rows, bodies, strict=True)]
-                await _insert_rows(conn, "comments", COMMENT_COLUMNS, values)
+                await db.insert_rows(conn, "comments", COMMENT_COLUMNS, values)
             await reset_sequences(conn)
     await analyze()
     return Counts(len(data.users), len(data.follows), len(data.posts), len(data.comments))

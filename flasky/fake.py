@@ -193,18 +193,16 @@ def _chunks(rows: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
 
 
 async def _insert_batches(model: type[Model], rows: list[Model]) -> None:
-    """Bulk insert, one transaction per batch."""
+    """Bulk insert, one transaction per batch (posts: with their search index, tags and
+    mentions, in the same transaction)."""
     for batch in _chunks(rows):
         async with change("bulk-insert", EVERYTHING) as writing:
             conn = writing.connection
-            last = (
-                await model.all()
-                .using_db(conn)
-                .order_by("-id")
-                .first()
-                .values_list("id", flat=True)
-            )
+            if model is not Post:
+                await model.bulk_create(batch, using_db=conn)
+                continue
+            newest = Post.all().using_db(conn).order_by("-id").first()
+            last = await newest.values_list("id", flat=True)
             await model.bulk_create(batch, using_db=conn)
-            if model is Post:  # the search index, tags and mentions, in the same transaction
-                new = Post.filter(id__gt=last or 0).using_db(conn).order_by("id")
-                await search.index(conn, await new.values_list("id", "body_html"))
+            new = Post.filter(id__gt=last or 0).using_db(conn).order_by("id")
+            await search.index(conn, await new.values_list("id", "body_html"), fresh=True)

@@ -13,7 +13,7 @@ from flasky import search
 from flasky.cache import anonymous_page_cache, shows
 from flasky.exceptions import BadRequest
 from flasky.models import Post, User
-from flasky.negotiate import respond, wants_json
+from flasky.negotiate import respond, wants_fragment, wants_json
 from flasky.pagination import collection, cursor, page_of, per_page
 from flasky.text import tag_named
 from flasky.urls import url_for
@@ -52,7 +52,9 @@ async def search_page() -> Response:
         last = posts[-1]
         next_cursor = search.encode_cursor(hits[limit - 1].score, last.timestamp, last.id)
     people = [] if position else await User.named_like(query.people, 3 if suggest else 5)
-    count = await search.count_posts(query) if not suggest else None
+    # the JSON and the page say how many; the header's list and a next page do not
+    shows_count = wants_json() or not wants_fragment()
+    count = await search.count_posts(query) if shows_count else None
 
     def data() -> dict[str, Any]:
         nxt = url_for("finding.search_page", q=text, cursor=next_cursor, _external=True)

@@ -181,8 +181,9 @@ def parse_topics(values: list[str]) -> list[str]:
         raise BadRequest(f"At most {MAX_TOPICS} topics per stream.")
     names: list[str] = []
     for value in values:
-        if value.startswith("tag:") and tag_named(value[4:]) is not None:
-            value = "tag:" + str(tag_named(value[4:]))  # the tag as posts' events name it
+        tag = tag_named(value[4:]) if value.startswith("tag:") else None
+        if tag is not None:
+            value = "tag:" + tag  # the tag as posts' events name it
         elif not (
             value in PLAIN_TOPICS or POST_TOPIC.fullmatch(value) or USER_TOPIC.fullmatch(value)
         ):

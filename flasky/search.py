@@ -30,7 +30,7 @@ from typing import Any
 
 from tortoise import BaseDBAsyncClient, Tortoise
 
-from flasky import feed, pagination
+from flasky import db, feed, pagination
 from flasky.pagination import BadCursor
 from flasky.text import MENTION_RE, mentions_in, tag_named, tags_in
 
@@ -46,7 +46,6 @@ _CJK = re.compile(
     "([\u1100-\u11ff\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+)"
 )
-_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _MARKUP = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 # Tags that end a block of text: where they stood, words must stay apart.
@@ -160,7 +159,7 @@ def _add_filter(query: Query, chunk: str, negated: bool) -> bool:
     lowered = chunk.lower()
     if lowered.startswith("from:"):
         target, value = query.authors, chunk[5:].rstrip(".,;:!?")
-        valid = _USERNAME.fullmatch(value) is not None
+        valid = MENTION_RE.fullmatch("@" + value) is not None
         value = value.lower()
     elif chunk.startswith("#") and len(chunk) > 1:
         target, tag = query.tags, tag_named(chunk[1:].rstrip(".,;:!?"))
@@ -472,22 +471,18 @@ def tsvector(found: list[str]) -> str:
     return " ".join(f"'{w}':{','.join(p)}" for w, p in positions.items())
 
 
-async def index(conn: BaseDBAsyncClient, posts: Sequence[tuple[int, str]]) -> None:
-    """Index (again) `posts`, given as (id, body_html), on `conn` (the
-    write's own transaction): their words, their tags (`post_tags`) and the users they
-    mention (`post_mentions`), all read from the rendered HTML."""
+async def index(
+    conn: BaseDBAsyncClient, posts: Sequence[tuple[int, str]], *, fresh: bool = False
+) -> None:
+    """Index (again) `posts`, given as (id, body_html), on `conn` (the write's own
+    transaction): their words, their tags (`post_tags`) and the users they mention
+    (`post_mentions`), all read from the rendered HTML. `fresh`: posts the index has
+    never held (new ones, or after `index_all` emptied it): nothing to take out first."""
     if not posts:
         return
     postgres = conn.capabilities.dialect == "postgres"
-    ids = [post_id for post_id, _ in posts]
-    if postgres:
-        for table in ("post_search", "post_tags", "post_mentions"):
-            await conn.execute_query(f'DELETE FROM "{table}" WHERE "post_id" = ANY($1)', [ids])
-    else:
-        marks = ", ".join("?" for _ in ids)
-        await conn.execute_query(f'DELETE FROM "post_search" WHERE rowid IN ({marks})', ids)
-        for table in ("post_tags", "post_mentions"):
-            await conn.execute_query(f'DELETE FROM "{table}" WHERE "post_id" IN ({marks})', ids)
+    if not fresh:
+        await _unindex(conn, [post_id for post_id, _ in posts])
     if postgres:
         documents = [(i, tsvector(words(plain_text(h)))) for i, h in posts]
         sql = 'INSERT INTO "post_search" ("post_id", "document") VALUES ($1, $2::tsvector)'
@@ -497,18 +492,24 @@ async def index(conn: BaseDBAsyncClient, posts: Sequence[tuple[int, str]]) -> No
     await conn.execute_many(sql, documents)
     tags = [(i, tag) for i, h in posts for tag in tags_in(h)]
     if tags:
-        await conn.execute_many(_insert(postgres, "post_tags", ("post_id", "tag")), tags)
+        await db.insert_rows(conn, "post_tags", ("post_id", "tag"), tags)
     named = {(i, name.lower()) for i, h in posts for name in mentions_in(h)}
     if named:
         users = await users_named({name for _, name in named}, conn)
         rows = sorted({(i, users[name][0]) for i, name in named if name in users})
-        await conn.execute_many(_insert(postgres, "post_mentions", ("post_id", "user_id")), rows)
+        await db.insert_rows(conn, "post_mentions", ("post_id", "user_id"), rows)
 
 
-def _insert(postgres: bool, table: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, len(columns) + 1))
-    names = ", ".join(f'"{c}"' for c in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
+async def _unindex(conn: BaseDBAsyncClient, ids: list[int]) -> None:
+    """Take the posts `ids` out of the index, tags and mentions (before indexing again)."""
+    if conn.capabilities.dialect == "postgres":
+        for table in ("post_search", "post_tags", "post_mentions"):
+            await conn.execute_query(f'DELETE FROM "{table}" WHERE "post_id" = ANY($1)', [ids])
+        return
+    marks = ", ".join("?" for _ in ids)
+    await conn.execute_query(f'DELETE FROM "post_search" WHERE rowid IN ({marks})', ids)
+    for table in ("post_tags", "post_mentions"):
+        await conn.execute_query(f'DELETE FROM "{table}" WHERE "post_id" IN ({marks})', ids)
 
 
 async def users_named(
@@ -544,7 +545,7 @@ async def index_all(conn: BaseDBAsyncClient, batch: int = 2000) -> int:
         found = [(int(r["id"]), str(r["body_html"])) for r in map(dict, rows)]
         if not found:
             return done
-        await index(conn, found)
+        await index(conn, found, fresh=True)
         done, last = done + len(found), found[-1][0]
 
 

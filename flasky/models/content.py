@@ -62,7 +62,8 @@ class Post(Shown):
         """Inside the write's transaction: the search index, tags and mentions follow
         the body (the tag lists it joins or leaves move: topics `tag:<tag>`); newly
         mentioned users are told by the author (`notify`: once a post, ever)."""
-        await search.index(writing.connection, [(self.id, self.body_html)])
+        fresh = before is None  # a new post: nothing of it in the index yet
+        await search.index(writing.connection, [(self.id, self.body_html)], fresh=fresh)
         writing.touch(*(f"tag:{t}" for t in {*self.tags, *(before or ())}))
         for user_id in getattr(self, "mentioned", ()):
             await notify(user_id, "mention", self.author_id, self.topic)
@@ -169,7 +170,7 @@ class Post(Shown):
         query."""
         query = cls.all() if author is None else cls.filter(author_id=author.id)
         if tag is not None:
-            query = query.filter(id__in=Subquery(PostTag.filter(tag=tag).values("post_id")))
+            query = query.filter(id__in=_carrying(tag))
         return await query.select_related("author").order_by("-timestamp", "-id").limit(limit)
 
     def to_json(self) -> dict[str, Any]:
@@ -338,6 +339,11 @@ class PostMention(Model):
         indexes = (Index(fields=("user_id", "post_id"), name="ix_post_mentions_user"),)
 
 
+def _carrying(tag: str) -> Subquery:
+    """The ids of the posts carrying `tag` (normalised)."""
+    return Subquery(PostTag.filter(tag=tag).values("post_id"))
+
+
 async def settled(body_html: str) -> tuple[str, list[int]]:
     """A freshly rendered body with its mentions settled: links for existing users
     (to their profile as registered), plain text for the rest; and those users' ids.
@@ -373,10 +379,7 @@ def _plain_line(line: str) -> str:
 EVERYONES_POSTS = Prepared(Post, lambda: Post.listing())
 FOLLOWED_POSTS = Prepared(Post, lambda user: Post.timeline(user))
 AUTHOR_POSTS = Prepared(Post, lambda user: Post.by_author(user))
-TAGGED_POSTS = Prepared(
-    Post,
-    lambda tag: Post.listing().filter(id__in=Subquery(PostTag.filter(tag=tag).values("post_id"))),
-)
+TAGGED_POSTS = Prepared(Post, lambda tag: Post.listing().filter(id__in=_carrying(tag)))
 POST_COMMENTS = Prepared(
     Comment, lambda post, until: Comment.for_post(post).filter(timestamp__lte=until)
 )
