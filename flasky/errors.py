@@ -182,7 +182,7 @@ async def _integrity(exc: IntegrityError) -> Response:
 
 
 async def _operational(exc: OperationalError) -> Response:
-    if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc):
+    if isinstance(exc.__cause__, DATABASE_DOWN) or _looks_down(exc) or _lost_connection(exc):
         log.warning("database unavailable: %s", exc)
         return await error_response(503)
     if isinstance(exc.__cause__, BAD_VALUE):
@@ -205,6 +205,8 @@ async def _down(exc: Exception) -> Response:
 
 
 async def _unexpected(exc: Exception) -> Response:
+    if _lost_connection(exc):
+        return await _down(exc)
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return await error_response(500)
 
@@ -247,7 +249,24 @@ def wait_text(seconds: int) -> str:
     return f"{amount} {unit}{'s' if amount != 1 else ''}"
 
 
-def _looks_down(exc: Exception) -> bool:
+def _lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` came of a database that went away: raised while handling an outage
+    (a rollback on a connection the server has just closed raises asyncpg's
+    InterfaceError, chained to the ConnectionDoesNotExistError that closed it), or the
+    driver's own word that the connection is closed."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen and len(seen) < 20:
+        seen.add(id(link))
+        if link is not exc and isinstance(link, (*OUTAGES, *DATABASE_DOWN)):
+            return True
+        if isinstance(link, pg.InterfaceError) and _looks_down(link):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _looks_down(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(
         phrase in text
@@ -256,6 +275,7 @@ def _looks_down(exc: Exception) -> bool:
             "could not connect",
             "terminating",
             "shutdown",
+            "shutting down",
             "closed",
             "unable to open database",
             "database is locked",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from asyncpg import exceptions as pg
 from quart import Blueprint, abort, request
 from tortoise.exceptions import DBConnectionError, OperationalError
 
@@ -80,6 +81,30 @@ async def db_gone() -> Any:
     raise OperationalError("query failed") from ConnectionResetError("connection reset by peer")
 
 
+@raising.get("/rollback-on-a-closed-connection")
+async def rollback_on_a_closed_connection() -> Any:
+    """What a transaction's exit raised when PostgreSQL shut down under it (found by the
+    outage test): the rollback's InterfaceError, raised while handling the lost query."""
+    try:
+        raise pg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    except pg.ConnectionDoesNotExistError:
+        raise pg.InterfaceError(
+            "cannot call Transaction.rollback(): the underlying connection is closed"
+        ) from None  # `from None` hides it from tracebacks; __context__ still holds it
+
+
+@raising.get("/interface-bug")
+async def interface_bug() -> Any:
+    """asyncpg's InterfaceError for a mistake of ours (the database is fine): a 500."""
+    raise pg.InterfaceError("the server expects 2 arguments for this query, 1 was passed")
+
+
+@raising.get("/shutting-down")
+async def shutting_down() -> Any:
+    """An operational error worded as PostgreSQL words a shutdown, with no cause kept."""
+    raise OperationalError("the database system is shutting down")
+
+
 @raising.post("/echo")
 async def echo() -> Any:
     """Reads the body and tells its length."""
@@ -138,6 +163,9 @@ async def assert_error(response: Any, status: int, headers: dict[str, str]) -> A
         ("/_raise/abort/500", 500),
         ("/_raise/db-down", 503),
         ("/_raise/db-gone", 503),
+        ("/_raise/rollback-on-a-closed-connection", 503),
+        ("/_raise/interface-bug", 500),
+        ("/_raise/shutting-down", 503),
         ("/_raise/abort/503", 503),
     ],
 )
