@@ -174,6 +174,37 @@ async def test_the_books_api_notifies_too(app, alice, bob):
     assert (line.kind, line.subject) == ("comment", comment.topic)
 
 
+async def test_deleting_a_post_takes_its_notifications_with_it(app, alice, bob, carol):
+    """A line about a deleted post or one of its comments would lead to a 404: it goes
+    with them (its unread count and badge too); lines about other things stay."""
+    post = await Post.publish(alice, "Quinces, @carol?")  # carol: a mention of the post
+    other = await Post.publish(alice, "Medlars")
+    await comment_as(app, bob, post, "Ripe, @carol")  # alice: a comment; carol: a mention
+    kept = await comment_as(app, bob, other)
+    await follow_as(app, bob, alice)
+    client, headers = await signed_in(app, alice)
+    assert (await listing(client))["unread"] == 3
+    assert "Notifications, 3 unread" in _badge(await text(await client.get("/")))
+    assert await Notification.filter(user_id=carol.id).count() == 2
+
+    response = await client.delete(f"/post/{post.id}", headers={**JSON, **headers})
+    assert response.status_code == 204
+    lines = await listing(client)
+    assert [
+        (n["kind"], n["subject_url"].split("localhost")[1]) for n in lines["notifications"]
+    ] == [
+        ("follow", "/followers/alice"),
+        ("comment", f"/comment/{kept}"),
+    ]
+    assert lines["unread"] == 2 and lines["count"] == 2
+    assert "Notifications, 2 unread" in _badge(await text(await client.get("/")))
+    assert not await Notification.filter(user_id=carol.id).exists()
+    assert not await NotificationActor.filter(user_id=carol.id).exists()
+    # a later mention in another post is told as usual
+    await Post.publish(bob, "@carol, medlars")
+    assert await Notification.filter(user_id=carol.id, kind="mention").count() == 1
+
+
 async def test_nobody_is_notified_of_their_own_actions(app, alice):
     post = await Post.publish(alice, "Talking to myself")
     await comment_as(app, alice, post)

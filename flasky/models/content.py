@@ -18,12 +18,15 @@ from flasky import search
 from flasky.models.accounts import User
 from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
-from flasky.models.notifications import notify
+from flasky.models.notifications import forget, notify
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
 from flasky.prepared import Bound, Prepared
 from flasky.text import keep_mentions, mentions_in, normal_tag, render, tags_in
 from flasky.urls import url_for
+
+# A comment's notification subject (`Comment.topic`), written in SQL.
+COMMENT_SUBJECT_SQL = """('comment:' || CAST("comments"."id" AS VARCHAR(20)))"""
 
 
 class Post(Shown):
@@ -150,9 +153,13 @@ class Post(Shown):
             await self._indexed(writing, before)
 
     async def remove(self, actor: int | None = None) -> None:
-        """Delete the post with its comments."""
+        """Delete the post with its comments, and the notifications about them (a
+        comment or a mention whose link would lead nowhere)."""
         topics = ("posts", self.topic, f"user:{self.author_id}")
+        comments = Comment.filter(post_id=self.id).annotate(subject=RawSQL(COMMENT_SUBJECT_SQL))
+        about = Q(subject=self.topic) | Q(subject__in=Subquery(comments.values("subject")))
         async with change_feed.change("post-deleted", *topics, actor=actor):
+            await forget(about)
             await self.delete()
 
     def title(self, length: int = 80) -> str:

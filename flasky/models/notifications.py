@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, RawSQL
+from tortoise.expressions import F, Q, RawSQL
 from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -84,6 +84,7 @@ class Notification(Model):
         indexes = (
             Index(fields=("user_id", "updated_at", "id"), name="ix_notifications_user_ts"),
             Index(fields=("user_id", "read", "id"), name="ix_notifications_unread"),
+            Index(fields=("subject",), name="ix_notifications_subject"),  # `forget`
         )
 
     @classmethod
@@ -178,6 +179,21 @@ async def notify(
                 return False  # a twin notified it first
     writing.touch(topic_of(recipient_id))
     return True
+
+
+async def forget(subjects: Q) -> int:
+    """Drop the lines about what is being deleted (`subjects`, a filter on `subject`: a
+    post and its comments), with their actors, inside the deleting `feed.change(...)`:
+    the recipients' lists, unread counts and badges move with its event. Returns how
+    many lines went."""
+    writing = change_feed._OPEN.get()
+    if writing is None:
+        raise RuntimeError("forget() runs inside the deleting feed.change(...) block")
+    recipients = await Notification.filter(subjects).distinct().values_list("user_id", flat=True)
+    if not recipients:
+        return 0
+    writing.touch(*(topic_of(user_id) for user_id in recipients))
+    return await Notification.filter(subjects).delete()
 
 
 async def _line_for(recipient_id: int, kind: str, subject: str, now: datetime) -> Notification:
