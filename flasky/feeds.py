@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 
 from quart import Blueprint, Response, abort, render_template, request
+from tortoise.functions import Max
 
-from flasky.models import Post, User
+from flasky.models import Event, Post, User
 from flasky.text import tag_named
 from flasky.urls import base_url, url_for
 
@@ -21,8 +23,32 @@ FEED_SIZE = 20
 ATOM = "application/atom+xml; charset=utf-8"
 # `updated` of a feed with no posts yet: a fixed moment, so its ETag stays put too.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The change-feed kinds that can change what a feed shows (a post written, edited or
+# deleted, a name changed, bodies loaded or rendered again): the latest of them bounds
+# `Last-Modified` from below, so a deletion or an edit moves it on (never back).
+FEED_KINDS = (
+    "post-created",
+    "post-updated",
+    "post-deleted",
+    "user-updated",
+    "bulk-insert",
+    "bulk-load",
+    "rerender",
+    "search-reindex",
+)
 # Characters XML 1.0 cannot hold at all, even escaped (a post may contain them).
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# A link of sanitised HTML (its tags are the sanitiser's: `<` in text is escaped).
+LINK_IN_TAG = re.compile(r'(<(?:a|img)\b[^>]*?\s(?:href|src)=")([^"]*)(")')
+
+
+@bp.app_template_filter("absolute_links")
+def absolute_links(html: str, page: str) -> str:
+    """`html` with each link made absolute against `page` (a tag, a mention, a link a
+    writer gave as `/path` or `#part`): feed readers show entries away from the site."""
+    return LINK_IN_TAG.sub(lambda m: m[1] + urljoin(page, m[2]) + m[3], html)
 
 
 @bp.app_template_filter("xml_text")
@@ -76,13 +102,14 @@ async def tag(tag: str) -> Response:
 
 async def _atom(posts: list[Post], **context: str) -> Response:
     """The feed of `posts`, or 304 when the reader's copy is this one (its ETag, or —
-    without one — a Last-Modified no older than the newest post)."""
+    without one — a Last-Modified no older than the newest post and the latest change of
+    FEED_KINDS)."""
     updated = max((post.timestamp for post in posts), default=EPOCH)
     body = await render_template(
         "feeds/feed.atom.xml", posts=posts, updated=updated, base=base_url(), **context
     )
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]
-    last_modified = updated.replace(microsecond=0)
+    last_modified = max(updated, await _last_change()).replace(microsecond=0)
     if request.if_none_match:
         fresh = request.if_none_match.contains_weak(etag)
     else:
@@ -94,3 +121,11 @@ async def _atom(posts: list[Post], **context: str) -> Response:
     response.last_modified = last_modified
     response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again each time
     return response
+
+
+async def _last_change() -> datetime:
+    """When the latest change of FEED_KINDS happened (EPOCH when the change feed, which
+    keeps a day, has none): one query on `ix_events_kind_created`."""
+    latest = Event.filter(kind__in=FEED_KINDS).annotate(last=Max("created_at"))
+    found = await latest.values_list("last", flat=True)
+    return found[0] if found and found[0] is not None else EPOCH

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from flasky.models import Post
+from flasky.models import Event, Post
 from tests.conftest import make_user, query_count
 
 NS = {"a": "http://www.w3.org/2005/Atom"}
@@ -80,6 +80,34 @@ async def test_content_is_the_sanitised_html(client: Any) -> None:
     assert b"<script" not in await response.get_data()
 
 
+async def test_links_inside_an_entry_are_absolute(client: Any) -> None:
+    await make_user("susan@example.com", "susan")
+    john = await make_user("john@example.com")
+    post = await Post.publish(
+        john, "#quinces for @susan, [see](/about), [part](#end), [out](https://example.org/x)"
+    )
+    _, feed = await atom(client, "/feed.atom")
+    assert feed is not None
+    content = text(feed, "a:entry/a:content")
+    hrefs = re.findall(r'href="([^"]*)"', content)
+    assert hrefs == [
+        "http://localhost/tag/quinces",
+        "http://localhost/user/susan",
+        "http://localhost/about",
+        f"http://localhost/post/{post.id}#end",
+        "https://example.org/x",
+    ]
+    # the titles, too, keep what a name or a word is made of
+    await Post.publish(john, "## use snake_case, @ada_l and **bold** `code`")
+    _, feed = await atom(client, "/feed.atom")
+    assert feed is not None
+    assert text(feed, "a:entry/a:title") == "use snake_case, @ada_l and bold code"
+    await Post.publish(john, "#quinces first\n\nthen more")
+    _, feed = await atom(client, "/feed.atom")
+    assert feed is not None
+    assert text(feed, "a:entry/a:title") == "#quinces first"
+
+
 async def test_a_users_feed_and_404(client: Any) -> None:
     john = await make_user("john@example.com")
     susan = await make_user("susan@example.com")
@@ -125,6 +153,41 @@ async def test_conditional_requests(client: Any) -> None:
     assert "Version two" in await edited.get_data(as_text=True)
 
 
+async def test_last_modified_moves_on_with_a_deletion_or_an_edit(client: Any) -> None:
+    """A reader that sends only If-Modified-Since hears of a deleted newest post (the
+    feed's newest post is then older) and of an edit (no post's time moves)."""
+    john = await make_user("john@example.com")
+    older = await Post.publish(john, "Older")
+    newest = await Post.publish(john, "Newest")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await Post.all().update(timestamp=an_hour_ago)
+    await Event.all().update(created_at=an_hour_ago)
+    first, _ = await atom(client, "/feed.atom")
+    modified = first.headers["Last-Modified"]
+    assert parsedate_to_datetime(modified) == an_hour_ago.replace(microsecond=0)
+    assert (
+        await client.get("/feed.atom", headers={"If-Modified-Since": modified})
+    ).status_code == 304
+
+    await newest.remove()
+    after_delete = await client.get("/feed.atom", headers={"If-Modified-Since": modified})
+    assert after_delete.status_code == 200
+    assert "Newest" not in await after_delete.get_data(as_text=True)
+    assert parsedate_to_datetime(after_delete.headers["Last-Modified"]) > an_hour_ago
+
+    await Event.all().update(created_at=an_hour_ago)
+    modified = (await atom(client, "/feed.atom"))[0].headers["Last-Modified"]
+    await older.change_body("Older, edited")
+    after_edit = await client.get("/feed.atom", headers={"If-Modified-Since": modified})
+    assert after_edit.status_code == 200 and "edited" in await after_edit.get_data(as_text=True)
+    # what does not change a feed (a follow, a comment) leaves it where it was
+    await Event.all().update(created_at=an_hour_ago)
+    modified = (await atom(client, "/feed.atom"))[0].headers["Last-Modified"]
+    await john.follow(await make_user("susan@example.com"))
+    same = await client.get("/feed.atom", headers={"If-Modified-Since": modified})
+    assert same.status_code == 304
+
+
 async def test_a_feed_runs_one_query_whatever_its_length(client: Any) -> None:
     john = await make_user("john@example.com")
     await Post.publish(john, "one")
@@ -133,7 +196,7 @@ async def test_a_feed_runs_one_query_whatever_its_length(client: Any) -> None:
         await Post.publish(await make_user(f"u{n}@example.com"), f"post {n}")
     response, feed = await atom(client, "/feed.atom")
     assert feed is not None and len(feed.findall("a:entry", NS)) == 20
-    assert query_count(response) == few == 1
+    assert query_count(response) == few == 2  # the posts, the latest change
 
 
 async def test_pages_link_their_feeds(client: Any) -> None:

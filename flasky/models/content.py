@@ -376,10 +376,17 @@ async def settled_many(bodies: list[str], conn: Any = None) -> list[str]:
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url), ![alt](src) → text
 
 
+# Block markers at a line's start: a heading's #s (with their space: `#tag` is a tag),
+# quotes, list bullets and numbers.
+_BLOCK_MARKS = re.compile(r"^(?:#{1,6}[ \t]+|>[ \t]*|[*+-][ \t]+|\d{1,9}[.)][ \t]+)+")
+# Emphasis and code marks at the edge of a word (`snake_case` and `@ada_l` keep theirs).
+_EMPHASIS = re.compile(r"(?<!\w)[*_`~]+|[*_`~]+(?!\w)")
+
+
 def _plain_line(line: str) -> str:
     """A line of Markdown as words: block markers, links and emphasis marks taken out."""
-    words = _LINK.sub(r"\1", line.strip().lstrip("#>*-+ ").strip())
-    return words.translate({ord(c): None for c in "*_`~"}).strip()
+    words = _LINK.sub(r"\1", _BLOCK_MARKS.sub("", line.strip()))
+    return " ".join(_EMPHASIS.sub("", words).split())
 
 
 # The lists every page shows, their SQL built once per shape (flasky/prepared.py).

@@ -23,4 +23,8 @@ class Event(Model):
 
     class Meta:
         table = "events"
-        indexes = (Index(fields=("created_at",), name="ix_events_created"),)
+        indexes = (
+            Index(fields=("created_at",), name="ix_events_created"),
+            # the latest change of some kinds (an Atom feed's Last-Modified)
+            Index(fields=("kind", "created_at"), name="ix_events_kind_created"),
+        )
