@@ -82,18 +82,23 @@ def _bigrams(piece: str) -> list[str]:
     return [piece] if len(piece) == 1 else [piece[i : i + 2] for i in range(len(piece) - 1)]
 
 
-def words(text: str) -> list[str]:
-    """The index words of `text`, in order: letters and digits, folded; CJK as bigrams;
-    a word longer than MAX_WORD characters is cut there (a URL's hash, a base64 blob:
-    PostgreSQL takes no lexeme over 2,047 bytes)."""
+def words(text: str, *, indexed: bool = False) -> list[str]:
+    """The words of `text`, in order: letters and digits, folded; CJK as bigrams; a word
+    longer than MAX_WORD characters is cut there (a URL's hash, a base64 blob: PostgreSQL
+    takes no lexeme over 2,047 bytes). `indexed`: the words a post is indexed by — each
+    character of a longer CJK run on its own too, after all the rest (a one-character
+    query, 猫 or 人, finds it; the pairs stay side by side for phrases)."""
     out: list[str] = []
+    singles: list[str] = []
     for run in _WORD.findall(fold(text)):
         for cjk, piece in _segments(run):
             if cjk:
                 out.extend(_bigrams(piece))
+                if indexed and len(piece) > 1:
+                    singles.extend(piece)
             else:
                 out.append(piece[:MAX_WORD])
-    return out
+    return out + singles
 
 
 def plain_text(body_html: str) -> str:
@@ -484,10 +489,10 @@ async def index(
     if not fresh:
         await _unindex(conn, [post_id for post_id, _ in posts])
     if postgres:
-        documents = [(i, tsvector(words(plain_text(h)))) for i, h in posts]
+        documents = [(i, tsvector(words(plain_text(h), indexed=True))) for i, h in posts]
         sql = 'INSERT INTO "post_search" ("post_id", "document") VALUES ($1, $2::tsvector)'
     else:
-        documents = [(i, " ".join(words(plain_text(h)))) for i, h in posts]
+        documents = [(i, " ".join(words(plain_text(h), indexed=True))) for i, h in posts]
         sql = 'INSERT INTO "post_search" (rowid, "words") VALUES (?, ?)'
     await conn.execute_many(sql, documents)
     tags = [(i, tag) for i, h in posts for tag in tags_in(h)]

@@ -149,6 +149,38 @@ def test_the_search_migration_indexes_the_posts_already_there(tmp_path: Path):
     assert found == [(1,)] and cjk == [(2,)]
 
 
+def test_the_lookups_migration_indexes_single_cjk_characters(tmp_path: Path):
+    """Migration 6 builds the index again: a post indexed before it (its CJK runs as pairs
+    only) is found by one character after it."""
+    path = tmp_path / "before.sqlite"
+    assert asyncio.run(migrate(f"sqlite://{path}"))
+    lookups = next(p.name for p in migration_files() if p.name.endswith("_lookups.py"))
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            'DROP INDEX "ix_events_kind_created"; DROP INDEX "ix_notifications_subject";'
+        )
+        conn.execute('DELETE FROM "aerich" WHERE "version" = ?', (lookups,))
+        conn.execute(
+            'INSERT INTO "users" ("id", "email", "username", "role_id", "password_hash", '
+            '"confirmed", "member_since", "last_seen", "avatar_hash") '
+            "VALUES (1, 'a@example.com', 'ada', 1, '', 1, '2026-01-01', '2026-01-01', '0')"
+        )
+        conn.execute(
+            'INSERT INTO "posts" ("id", "body", "body_html", "timestamp", "author_id") '
+            "VALUES (1, 'x', '<p>我爱你们</p>', '2026-01-01', 1)"
+        )
+        conn.execute(
+            """INSERT INTO "post_search" (rowid, "words") VALUES (1, '我爱 爱你 你们')"""
+        )
+        single = """SELECT rowid FROM "post_search" WHERE "post_search" MATCH '"爱"'"""
+        assert conn.execute(single).fetchall() == []
+    assert asyncio.run(migrate(f"sqlite://{path}")) == [lookups]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(single).fetchall() == [(1,)]
+        pairs = """SELECT rowid FROM "post_search" WHERE "post_search" MATCH '"我爱" "爱你"'"""
+        assert conn.execute(pairs).fetchall() == [(1,)]
+
+
 # -- PostgreSQL (when the tests run on it) ------------------------------------------------------
 
 

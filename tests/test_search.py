@@ -126,7 +126,16 @@ async def test_cjk_text_is_found_by_its_words(client, people):
     assert await ids_for(client, "很坏") == []
     assert await ids_for(client, "タワー") == [japanese]
     assert await ids_for(client, "날씨가") == [korean]
-    assert await ids_for(client, "天") == []  # one character is no bigram of a longer run
+    # one character finds the runs holding it (猫 "cat", 人 "person" are words)
+    cat = await post(john, "黒猫がいる。我爱你。人")
+    assert await ids_for(client, "猫") == [cat]
+    assert await ids_for(client, "爱") == [cat]
+    assert await ids_for(client, "人") == [cat]
+    assert await ids_for(client, "天") == [weather]
+    assert await ids_for(client, "天 好") == [weather]
+    assert await ids_for(client, '"天好"') == []  # a phrase is still its pairs, side by side
+    assert await ids_for(client, "-猫 天气") == [weather]
+    assert await ids_for(client, "猫 -爱") == []
     body = (await (await client.get("/search?q=" + quote("天气"), headers=JSON)).get_json())[
         "posts"
     ][0]

@@ -1,13 +1,17 @@
 """Two lookups: notifications by subject (what `forget` deletes with a post and its
 comments) and the latest change-feed event of some kinds (an Atom feed's
-Last-Modified). The same SQL on SQLite and PostgreSQL."""
+Last-Modified), the same SQL on SQLite and PostgreSQL; and the search index built again,
+as it now holds each character of a Chinese, Japanese or Korean run on its own too."""
 
 from tortoise import BaseDBAsyncClient
+
+from flasky import search
 
 RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
+    await search.index_all(db)  # the posts there are (their HTML as stored)
     return """
         CREATE INDEX IF NOT EXISTS "ix_events_kind_created" ON "events" ("kind", "created_at");
         CREATE INDEX IF NOT EXISTS "ix_notifications_subject" ON "notifications" ("subject");"""
