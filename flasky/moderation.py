@@ -9,7 +9,7 @@ from flasky.exceptions import BadRequest
 from flasky.feed import change
 from flasky.forms import EditProfileAdminForm
 from flasky.identity import admin_required, current_viewer, permission_required
-from flasky.models import Comment, Role, User, email_hash, normal_email
+from flasky.models import Comment, Role, User, email_hash, follow_rename, normal_email
 from flasky.negotiate import invalid, respond
 from flasky.pagination import Page, collection, next_url, page_of
 from flasky.permissions import Permission
@@ -136,13 +136,15 @@ async def _save_admin_edit(user: User, form: EditProfileAdminForm) -> bool:
         return False
     if email != user.email:
         user.email, user.avatar_hash = email, email_hash(email)
+    renamed_from = user.username
     user.username, user.confirmed = username, form.confirmed.data
     user.role_id = form.role.data
     form.copy_profile(user)
     actor = (await current_viewer()).id
     try:
-        async with change("user-updated", *user.session_topics(), actor=actor):
+        async with change("user-updated", *user.session_topics(), actor=actor) as writing:
             await user.save(update_fields=[*ADMIN_FIELDS, *form.PROFILE_FIELDS])
+            await follow_rename(writing, user.id, renamed_from, user.username)
     except IntegrityError:
         form.username.errors = [*form.username.errors, "That email or username was just taken."]
         return False

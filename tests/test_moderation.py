@@ -370,6 +370,39 @@ async def test_edit_profile_admin_saves_everything(client, admin, alice):
     assert (saved.name, saved.location, saved.about_me) == ("Alice", "Lyon", "Edited by an admin")
 
 
+async def test_a_rename_takes_the_users_mentions_along(app, client, admin, alice):
+    """After an admin renames bob, `@bob` in posts and comments links his profile under
+    the new name (the words as written), the cached pages show it, and whoever registers
+    the freed name later is linked by none of them."""
+    bob = await make_user("bob@example.com", "Bob")
+    post = await Post.publish(alice, "Thanks @bob and @alice")
+    comment = await Comment.publish(alice, post, "Yes, @BOB!")
+    elsewhere = await Post.publish(alice, "Nobody mentioned")
+    anonymous = app.test_client()
+    assert 'href="/user/Bob" class="mention">@bob</a>' in await text(
+        await anonymous.get(f"/post/{post.id}")
+    )  # and now the page is cached
+
+    await login(client, admin)
+    form = {"csrf_token": await csrf(client), "email": "bob@example.com", "username": "robert"}
+    form |= {"role": str(bob.role_id), "confirmed": "y"}
+    response = await client.post(f"/edit-profile/{bob.id}", form=form)
+    assert response.status_code == 303, await text(response)
+
+    page = await text(await anonymous.get(f"/post/{post.id}"))
+    assert 'href="/user/robert" class="mention">@bob</a>' in page
+    assert 'href="/user/robert" class="mention">@BOB</a>' in page
+    assert 'href="/user/alice" class="mention">@alice</a>' in page  # others untouched
+    assert "/user/Bob" not in page
+    saved = await Comment.get(id=comment.id)
+    assert saved.body == "Yes, @BOB!" and "/user/robert" in saved.body_html
+    assert (await Post.get(id=elsewhere.id)).body_html == elsewhere.body_html
+    await make_user("bob2@example.com", "bob")  # the freed name, taken by someone else
+    assert "/user/bob" not in (await text(await anonymous.get(f"/post/{post.id}"))).lower()
+    found = await anonymous.get("/search", query_string={"q": "@robert"}, headers=JSON)
+    assert [p["id"] for p in (await found.get_json())["posts"]] == [post.id]
+
+
 async def test_edit_profile_admin_refuses_taken_email_and_username(client, admin, alice):
     await make_user("bob@example.com", "bob")
     await login(client, admin)

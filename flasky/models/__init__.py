@@ -11,7 +11,7 @@ number of queries whatever its length. Templates get fully loaded objects.
 | `roles` | `Role`, `AnonymousUser` |
 | `accounts` | `User` |
 | `follows` | `Follow` |
-| `content` | `Post`, `Comment`, `PostTag`, `PostMention` (read from a post's HTML) |
+| `content` | `Post`, `Comment`, `PostTag`, `PostMention` (from its HTML), `follow_rename` |
 | `sessions` | `LoginSession`, `ThrottleEvent` |
 | `outbox` | `Outbox` |
 | `events` | `Event` (the change feed) |
@@ -29,7 +29,7 @@ from flasky.models.base import (
     read_timestamps_fast,
     utcnow,
 )
-from flasky.models.content import Comment, Post, PostMention, PostTag
+from flasky.models.content import Comment, Post, PostMention, PostTag, follow_rename
 from flasky.models.events import Event
 from flasky.models.follows import Follow
 from flasky.models.idempotency import IdempotentRequest
@@ -79,6 +79,7 @@ __all__ = [
     "User",
     "cached_unread_count",
     "email_hash",
+    "follow_rename",
     "iso",
     "mark_read",
     "normal_email",

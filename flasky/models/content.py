@@ -351,6 +351,33 @@ def _carrying(tag: str) -> Subquery:
     return Subquery(PostTag.filter(tag=tag).values("post_id"))
 
 
+async def follow_rename(writing: change_feed.Writing, user_id: int, old: str, new: str) -> int:
+    """A renamed user's mentions follow them: every stored post and comment body that links
+    `@old` to their profile links the profile under its new name instead (the words stay
+    as written; the old name, free again, takes nothing with it), in the rename's own
+    change, whose event tells the pages showing them. Posts are found through
+    `post_mentions`, comments by their HTML; how many bodies changed."""
+    if old == new:
+        return 0
+    before = f'<a href="/user/{old}" class="mention">'
+    after = f'<a href="/user/{new}" class="mention">'
+    mentioning = Subquery(PostMention.filter(user_id=user_id).values("post_id"))
+    posts = await Post.filter(id__in=mentioning).values("id", "body_html")
+    comments = await Comment.filter(body_html__contains=before).values("id", "post_id", "body_html")
+    changed = 0
+    for model, rows in ((Post, posts), (Comment, comments)):
+        for row in rows:
+            if before not in row["body_html"]:
+                continue
+            html = row["body_html"].replace(before, after)
+            await model.filter(id=row["id"]).using_db(writing.connection).update(body_html=html)
+            writing.touch(f"{model.TOPIC}:{row['id']}")
+            if "post_id" in row:
+                writing.touch(f"post:{row['post_id']}")
+            changed += 1
+    return changed
+
+
 async def settled(body_html: str) -> tuple[str, list[int]]:
     """A freshly rendered body with its mentions settled: links for existing users
     (to their profile as registered), plain text for the rest; and those users' ids.
