@@ -115,23 +115,33 @@ def test_sqlite_upgrade_twice_changes_nothing(tmp_path: Path):
     assert versions == [p.name for p in migration_files()]
 
 
-def test_the_search_migration_indexes_the_posts_already_there(tmp_path: Path):
-    """Migration 5 on a database with posts: their words are searchable at once (the
-    database is brought back to before it: its tables dropped, its version forgotten)."""
-    path = tmp_path / "before.sqlite"
+def before_migration(path: Path, suffix: str, undo: str) -> str:
+    """A SQLite database at `path` brought back to before the migration whose file name
+    ends with `suffix` (`undo` drops what it made, its version is forgotten), with one
+    user (id 1) to write posts as; the migration's file name."""
     assert asyncio.run(migrate(f"sqlite://{path}"))
-    search_migration = next(p.name for p in migration_files() if p.name.endswith("_search.py"))
+    name = next(p.name for p in migration_files() if p.name.endswith(suffix))
     with sqlite3.connect(path) as conn:
-        conn.executescript(
-            'DROP TRIGGER "post_search_delete"; DROP TABLE "post_search"; '
-            'DROP TABLE "post_tags"; DROP TABLE "post_mentions";'
-        )
-        conn.execute('DELETE FROM "aerich" WHERE "version" = ?', (search_migration,))
+        conn.executescript(undo)
+        conn.execute('DELETE FROM "aerich" WHERE "version" = ?', (name,))
         conn.execute(
             'INSERT INTO "users" ("id", "email", "username", "role_id", "password_hash", '
             '"confirmed", "member_since", "last_seen", "avatar_hash") '
             "VALUES (1, 'a@example.com', 'ada', 1, '', 1, '2026-01-01', '2026-01-01', '0')"
         )
+    return name
+
+
+def test_the_search_migration_indexes_the_posts_already_there(tmp_path: Path):
+    """Migration 5 on a database with posts: their words are searchable at once (the
+    database is brought back to before it: its tables dropped, its version forgotten)."""
+    path = tmp_path / "before.sqlite"
+    undo = (
+        'DROP TRIGGER "post_search_delete"; DROP TABLE "post_search"; '
+        'DROP TABLE "post_tags"; DROP TABLE "post_mentions";'
+    )
+    search_migration = before_migration(path, "_search.py", undo)
+    with sqlite3.connect(path) as conn:
         for n, html in enumerate(["<p>Old words here</p>", "<p>今天天气很好</p>"], 1):
             conn.execute(
                 'INSERT INTO "posts" ("id", "body", "body_html", "timestamp", "author_id") '
@@ -153,25 +163,14 @@ def test_the_lookups_migration_indexes_single_cjk_characters(tmp_path: Path):
     """Migration 6 builds the index again: a post indexed before it (its CJK runs as pairs
     only) is found by one character after it."""
     path = tmp_path / "before.sqlite"
-    assert asyncio.run(migrate(f"sqlite://{path}"))
-    lookups = next(p.name for p in migration_files() if p.name.endswith("_lookups.py"))
+    undo = 'DROP INDEX "ix_events_kind_created"; DROP INDEX "ix_notifications_subject";'
+    lookups = before_migration(path, "_lookups.py", undo)
     with sqlite3.connect(path) as conn:
-        conn.executescript(
-            'DROP INDEX "ix_events_kind_created"; DROP INDEX "ix_notifications_subject";'
-        )
-        conn.execute('DELETE FROM "aerich" WHERE "version" = ?', (lookups,))
-        conn.execute(
-            'INSERT INTO "users" ("id", "email", "username", "role_id", "password_hash", '
-            '"confirmed", "member_since", "last_seen", "avatar_hash") '
-            "VALUES (1, 'a@example.com', 'ada', 1, '', 1, '2026-01-01', '2026-01-01', '0')"
-        )
         conn.execute(
             'INSERT INTO "posts" ("id", "body", "body_html", "timestamp", "author_id") '
             "VALUES (1, 'x', '<p>我爱你们</p>', '2026-01-01', 1)"
         )
-        conn.execute(
-            """INSERT INTO "post_search" (rowid, "words") VALUES (1, '我爱 爱你 你们')"""
-        )
+        conn.execute("""INSERT INTO "post_search" (rowid, "words") VALUES (1, '我爱 爱你 你们')""")
         single = """SELECT rowid FROM "post_search" WHERE "post_search" MATCH '"爱"'"""
         assert conn.execute(single).fetchall() == []
     assert asyncio.run(migrate(f"sqlite://{path}")) == [lookups]
