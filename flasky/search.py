@@ -162,17 +162,15 @@ def parse(text: str) -> Query:
 def _add_filter(query: Query, chunk: str, negated: bool) -> bool:
     """Take `chunk` as a filter if it is one (True; a malformed one is dropped too)."""
     lowered = chunk.lower()
-    if lowered.startswith("from:"):
-        target, value = query.authors, chunk[5:].rstrip(".,;:!?")
+    if lowered.startswith("from:") or (chunk.startswith("@") and len(chunk) > 1):
+        # a name's trailing dots stay ("ada." is a username); `_named` falls back
+        target = query.authors if lowered.startswith("from:") else query.mentions
+        value = chunk[5 if target is query.authors else 1 :].rstrip(",;:!?")
         valid = MENTION_RE.fullmatch("@" + value) is not None
         value = value.lower()
     elif chunk.startswith("#") and len(chunk) > 1:
         target, tag = query.tags, tag_named(chunk[1:].rstrip(".,;:!?"))
         valid, value = tag is not None, tag or ""
-    elif chunk.startswith("@") and len(chunk) > 1:
-        target, value = query.mentions, chunk[1:].rstrip(".,;:!?")
-        valid = MENTION_RE.fullmatch("@" + value) is not None
-        value = value.lower()
     else:
         return False
     if valid and query._filters() < MAX_FILTERS:
@@ -253,7 +251,7 @@ def _filters(query: Query, sql: _Sql, post: str, author: str | None) -> list[str
             excluded = f'SELECT rowid FROM "post_search" WHERE "post_search" MATCH {q}'
         where.append(f"{post} NOT IN ({excluded})")
     for name, wanted in query.authors:
-        users = f'SELECT "id" FROM "users" WHERE LOWER("username") = {sql(name)}'
+        users = _named(name, sql)
         if author is None:
             where.append(
                 f"{post} {'' if wanted else 'NOT '}IN "
@@ -268,10 +266,27 @@ def _filters(query: Query, sql: _Sql, post: str, author: str | None) -> list[str
         )
     for name, wanted in query.mentions:
         where.append(
-            f'{post} {"" if wanted else "NOT "}IN (SELECT m."post_id" FROM "post_mentions" m '
-            f'JOIN "users" u ON u."id" = m."user_id" WHERE LOWER(u."username") = {sql(name)})'
+            f'{post} {"" if wanted else "NOT "}IN (SELECT "post_id" FROM "post_mentions" '
+            f'WHERE "user_id" IN ({_named(name, sql)}))'
         )
     return where
+
+
+def _named(name: str, sql: _Sql) -> str:
+    """The id of the user called `name` (lower case), on the LOWER(username) index; for a
+    name ending in dots, the user of that name if there is one, else the name without
+    them ("from:ada." at the end of a thought means ada, unless "ada." exists)."""
+    stem = name.rstrip(".")
+    if stem == name:
+        return f'SELECT "id" FROM "users" WHERE LOWER("username") = {sql(name)}'
+    full = sql(name)  # the placeholders in the order the text has them (SQLite's `?`)
+    short = sql(stem)
+    again = sql(name)
+    return (
+        f'SELECT "id" FROM "users" WHERE LOWER("username") = {full} UNION ALL '
+        f'SELECT "id" FROM "users" WHERE LOWER("username") = {short} AND NOT EXISTS '
+        f'(SELECT 1 FROM "users" WHERE LOWER("username") = {again})'
+    )
 
 
 def _where(conditions: list[str]) -> str:

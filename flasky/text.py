@@ -25,6 +25,7 @@ import threading
 import unicodedata
 import urllib.parse
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import bleach
@@ -197,8 +198,8 @@ class _Mentions(html5lib_shim.Filter):
             if start < pos:
                 continue
             if css == "mention":
-                word = word.rstrip(".")  # "thanks @ada." ends the sentence, not the name
-                end = start + 1 + len(word)
+                # "thanks @ada." may end the sentence or the name "ada.": both are asked
+                # for when the mention is settled (`keep_mentions`, `mention_names`)
                 if not self._room(css, word.lower()):
                     continue
                 href = f"/user/{word}"
@@ -233,17 +234,29 @@ def mentions_in(html: str) -> list[str]:
     return list(dict.fromkeys(name for name, _ in _MENTION_LINK.findall(html)))
 
 
+def mention_names(names: Iterable[str]) -> set[str]:
+    """The usernames to look up for the mentions `names`: each, and, for one that ends in
+    dots ("ada." may end a sentence), the name without them."""
+    return {n for name in names for n in (name, name.rstrip(".")) if n}
+
+
 def keep_mentions(html: str, usernames: dict[str, str]) -> str:
     """`html` with the mention links of names in `usernames` (lower case → the name as
-    registered) pointing at that profile, and every other mention back to plain text."""
+    registered) pointing at that profile, and every other mention back to plain text;
+    `@ada.` is the user "ada." if there is one, else "ada" and a full stop."""
     if 'class="mention"' not in html:
         return html
 
     def settle(found: re.Match[str]) -> str:
-        name = usernames.get(found.group(1).lower())
+        written, shown, tail = found.group(1), found.group(2), ""
+        name = usernames.get(written.lower())
+        if name is None and written.endswith("."):
+            name = usernames.get(written.rstrip(".").lower())
+            stem = shown.rstrip(".")
+            shown, tail = stem, shown[len(stem) :]
         if name is None:
-            return "@" + found.group(2)
-        return f'<a href="/user/{name}" class="mention">@{found.group(2)}</a>'
+            return "@" + shown + tail
+        return f'<a href="/user/{name}" class="mention">@{shown}</a>{tail}'
 
     return _MENTION_LINK.sub(settle, html)
 

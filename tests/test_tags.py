@@ -227,6 +227,35 @@ async def test_mentions_link_existing_users_and_notify_them_once(client, people)
     assert not await PostMention.filter(post_id=post.id).exists()
 
 
+async def test_a_name_that_ends_in_a_dot_is_mentioned_and_found(client, people):
+    """`@ada.` is the user "ada." when there is one, else "ada" and a full stop — in a
+    body and in the `@` and `from:` filters alike."""
+    john, susan = people["john"], people["susan"]
+    dotted = await make_user("dotted@example.com", "ada.")
+    post = await Post.publish(john, "Thanks @ada. And @susan. Also @ada, @nobody. @susan...")
+    html = post.body_html
+    assert '<a href="/user/ada." class="mention">@ada.</a> And' in html
+    assert '<a href="/user/Susan" class="mention">@susan</a>. Also' in html
+    assert "@ada," in html and '/user/ada"' not in html  # no user "ada"
+    assert "@nobody." in html and "/user/nobody" not in html
+    assert '<a href="/user/Susan" class="mention">@susan</a>...' in html
+    assert set(await PostMention.filter(post_id=post.id).values_list("user_id", flat=True)) == {
+        dotted.id,
+        susan.id,
+    }
+    assert await Notification.filter(user_id=dotted.id, kind="mention").count() == 1
+    by_dotted = await Post.publish(dotted, "Written by the dotted one")
+
+    async def found(q: str) -> list[int]:
+        response = await client.get("/search", query_string={"q": q}, headers=JSON)
+        return [p["id"] for p in (await response.get_json())["posts"]]
+
+    assert await found("from:ada.") == [by_dotted.id]
+    assert await found("from:susan.") == [] and await found("from:john.") == [post.id]
+    assert await found("@ada.") == [post.id] and await found("@susan.") == [post.id]
+    assert await found("-from:ada. written") == []
+
+
 async def test_mentions_in_comments_and_through_the_apis(client, people):
     john, susan = people["john"], people["susan"]
     post = await Post.publish(john, "A post")

@@ -22,7 +22,7 @@ from flasky.models.notifications import forget, notify
 from flasky.models.roles import AnonymousUser
 from flasky.permissions import Permission
 from flasky.prepared import Bound, Prepared
-from flasky.text import keep_mentions, mentions_in, normal_tag, render, tags_in
+from flasky.text import keep_mentions, mention_names, mentions_in, normal_tag, render, tags_in
 from flasky.urls import url_for
 
 # A comment's notification subject (`Comment.topic`), written in SQL.
@@ -385,9 +385,9 @@ async def settled(body_html: str) -> tuple[str, list[int]]:
     names = mentions_in(body_html)
     if not names:
         return body_html, []
-    users = await search.users_named(names)
+    users = await search.users_named(mention_names(names))
     html = keep_mentions(body_html, {low: name for low, (_, name) in users.items()})
-    return html, [users[n.lower()][0] for n in dict.fromkeys(names) if n.lower() in users]
+    return html, [users[name.lower()][0] for name in mentions_in(html)]
 
 
 async def settled_many(bodies: list[str], conn: Any = None) -> list[str]:
@@ -395,7 +395,7 @@ async def settled_many(bodies: list[str], conn: Any = None) -> list[str]:
     named = {name for html in bodies for name in mentions_in(html)}
     if not named:
         return bodies
-    users = await search.users_named(named, conn)
+    users = await search.users_named(mention_names(named), conn)
     names = {low: name for low, (_, name) in users.items()}
     return [keep_mentions(html, names) for html in bodies]
 
