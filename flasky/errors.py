@@ -250,17 +250,20 @@ def wait_text(seconds: int) -> str:
 
 
 def _lost_connection(exc: BaseException) -> bool:
-    """Whether `exc` came of a database that went away: raised while handling an outage
-    (a rollback on a connection the server has just closed raises asyncpg's
-    InterfaceError, chained to the ConnectionDoesNotExistError that closed it), or the
-    driver's own word that the connection is closed."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
+    """Whether a database error came of a database that went away: raised while handling
+    the driver's word that the connection is gone (a rollback on a connection the server
+    has just closed raises asyncpg's InterfaceError, chained to the
+    ConnectionDoesNotExistError that closed it), or saying itself that the connection is
+    closed. Only database errors qualify: another bug stays a 500 with its traceback."""
+    if not isinstance(exc, (pg.InterfaceError, OperationalError)):
+        return False
+    if isinstance(exc, pg.InterfaceError) and "connection is closed" in str(exc).lower():
+        return True
+    seen: set[int] = {id(exc)}
+    link = exc.__cause__ or exc.__context__
     while link is not None and id(link) not in seen and len(seen) < 20:
         seen.add(id(link))
-        if link is not exc and isinstance(link, (*OUTAGES, *DATABASE_DOWN)):
-            return True
-        if isinstance(link, pg.InterfaceError) and _looks_down(link):
+        if isinstance(link, (DBConnectionError, *DRIVER_DOWN)):
             return True
         link = link.__cause__ or link.__context__
     return False

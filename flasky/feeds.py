@@ -5,6 +5,7 @@ Pages link them in their `<head>` (`rel="alternate"`, base.html, the profile and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -40,15 +41,27 @@ FEED_KINDS = (
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-# A link of sanitised HTML (its tags are the sanitiser's: `<` in text is escaped).
-LINK_IN_TAG = re.compile(r'(<(?:a|img)\b[^>]*?\s(?:href|src)=")([^"]*)(")')
+# A link of sanitised HTML: an `a` or `img` tag's href or src, found by stepping over
+# whole attributes (the sanitiser writes them double-quoted; `<` in text is escaped).
+LINK_IN_TAG = re.compile(r'(<(?:a|img)\b(?:\s+[\w:-]+="[^"]*")*?\s+(?:href|src)=")([^"]*)(")')
+HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 @bp.app_template_filter("absolute_links")
 def absolute_links(html: str, page: str) -> str:
-    """`html` with each link made absolute against `page` (a tag, a mention, a link a
-    writer gave as `/path` or `#part`): feed readers show entries away from the site."""
-    return LINK_IN_TAG.sub(lambda m: m[1] + urljoin(page, m[2]) + m[3], html)
+    """`html` with each relative link made absolute against `page` (a tag, a mention, a
+    link a writer gave as `/path` or `#part`): feed readers show entries away from the
+    site. A link with a scheme, or one `urljoin` cannot read, stays as it is."""
+
+    def absolute(found: re.Match[str]) -> str:
+        value = found[2]
+        if not HAS_SCHEME.match(value):
+            # "//[not-an-ip]/" cannot be joined: left relative, the feed still answers
+            with contextlib.suppress(ValueError):
+                value = urljoin(page, value)
+        return found[1] + value + found[3]
+
+    return LINK_IN_TAG.sub(absolute, html)
 
 
 @bp.app_template_filter("xml_text")

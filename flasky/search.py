@@ -86,8 +86,8 @@ def words(text: str, *, indexed: bool = False) -> list[str]:
     """The words of `text`, in order: letters and digits, folded; CJK as bigrams; a word
     longer than MAX_WORD characters is cut there (a URL's hash, a base64 blob: PostgreSQL
     takes no lexeme over 2,047 bytes). `indexed`: the words a post is indexed by — each
-    character of a longer CJK run on its own too, after all the rest (a one-character
-    query, 猫 or 人, finds it; the pairs stay side by side for phrases)."""
+    character of a longer CJK run on its own too, once, after all the rest (a
+    one-character query, 猫 or 人, finds it; the pairs stay side by side for phrases)."""
     out: list[str] = []
     singles: list[str] = []
     for run in _WORD.findall(fold(text)):
@@ -98,7 +98,7 @@ def words(text: str, *, indexed: bool = False) -> list[str]:
                     singles.extend(piece)
             else:
                 out.append(piece[:MAX_WORD])
-    return out + singles
+    return out + list(dict.fromkeys(singles))  # once each: PostgreSQL keeps 16,383 positions
 
 
 def plain_text(body_html: str) -> str:
@@ -482,13 +482,14 @@ async def create_schema(conn: BaseDBAsyncClient | None = None) -> None:
 
 def tsvector(found: list[str]) -> str:
     """A tsvector literal of `found` with positions (PostgreSQL keeps 1..16383 and at
-    most 256 positions a word)."""
+    most 256 positions a word); a word first met past position 16383 is kept without a
+    position (found by itself, not in a phrase), so a long post loses no word."""
     positions: dict[str, list[str]] = {}
-    for n, word in enumerate(found[:16383], 1):
+    for n, word in enumerate(found, 1):
         kept = positions.setdefault(word, [])
-        if len(kept) < 256:
+        if n <= 16383 and len(kept) < 256:
             kept.append(str(n))
-    return " ".join(f"'{w}':{','.join(p)}" for w, p in positions.items())
+    return " ".join(f"'{w}':{','.join(p)}" if p else f"'{w}'" for w, p in positions.items())
 
 
 async def index(

@@ -84,13 +84,29 @@ async def db_gone() -> Any:
 @raising.get("/rollback-on-a-closed-connection")
 async def rollback_on_a_closed_connection() -> Any:
     """What a transaction's exit raised when PostgreSQL shut down under it (found by the
-    outage test): the rollback's InterfaceError, raised while handling the lost query."""
+    outage test): the rollback's InterfaceError, saying the connection is closed."""
+    raise pg.InterfaceError(
+        "cannot call Transaction.rollback(): the underlying connection is closed"
+    )
+
+
+@raising.get("/raised-while-the-connection-went")
+async def raised_while_the_connection_went() -> Any:
+    """A database error with no outage words of its own, raised while handling the
+    driver's word that the connection is gone: the chain says it is an outage."""
     try:
         raise pg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
     except pg.ConnectionDoesNotExistError:
-        raise pg.InterfaceError(
-            "cannot call Transaction.rollback(): the underlying connection is closed"
-        ) from None  # `from None` hides it from tracebacks; __context__ still holds it
+        raise pg.InterfaceError("cannot call Transaction.rollback()") from None  # context kept
+
+
+@raising.get("/bug-while-the-connection-went")
+async def bug_while_the_connection_went() -> Any:
+    """Our own bug, raised while handling a lost connection: still a bug (500)."""
+    try:
+        raise pg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    except pg.ConnectionDoesNotExistError:
+        raise RuntimeError("boom: a bug in the handler") from None
 
 
 @raising.get("/interface-bug")
@@ -164,6 +180,8 @@ async def assert_error(response: Any, status: int, headers: dict[str, str]) -> A
         ("/_raise/db-down", 503),
         ("/_raise/db-gone", 503),
         ("/_raise/rollback-on-a-closed-connection", 503),
+        ("/_raise/raised-while-the-connection-went", 503),
+        ("/_raise/bug-while-the-connection-went", 500),
         ("/_raise/interface-bug", 500),
         ("/_raise/shutting-down", 503),
         ("/_raise/abort/503", 503),

@@ -97,6 +97,11 @@ async def test_links_inside_an_entry_are_absolute(client: Any) -> None:
         f"http://localhost/post/{post.id}#end",
         "https://example.org/x",
     ]
+    # a link urljoin cannot read stays as written, and the feed still answers
+    await Post.publish(john, "[odd](http://[not-an-ip]/) and [odder](//[nor-this]/x)")
+    response, feed = await atom(client, "/feed.atom")
+    assert response.status_code == 200 and feed is not None
+    assert 'href="http://[not-an-ip]/"' in text(feed, "a:entry/a:content")
     # the titles, too, keep what a name or a word is made of
     await Post.publish(john, "## use snake_case, @ada_l and **bold** `code`")
     _, feed = await atom(client, "/feed.atom")

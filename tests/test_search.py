@@ -136,6 +136,11 @@ async def test_cjk_text_is_found_by_its_words(client, people):
     assert await ids_for(client, '"天好"') == []  # a phrase is still its pairs, side by side
     assert await ids_for(client, "-猫 天气") == [weather]
     assert await ids_for(client, "猫 -爱") == []
+    # a post of 10,000 different characters: 9,999 pairs and 10,000 singles, past the
+    # 16,383 positions PostgreSQL keeps — its last character is still found
+    long = await post(john, "".join(chr(0x4E00 + n) for n in range(10_000)))
+    assert await ids_for(client, chr(0x4E00 + 9_999)) == [long]
+    assert await ids_for(client, chr(0x4E00 + 9_998) + chr(0x4E00 + 9_999)) == [long]
     body = (await (await client.get("/search?q=" + quote("天气"), headers=JSON)).get_json())[
         "posts"
     ][0]

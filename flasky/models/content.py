@@ -157,9 +157,8 @@ class Post(Shown):
         comment or a mention whose link would lead nowhere)."""
         topics = ("posts", self.topic, f"user:{self.author_id}")
         comments = Comment.filter(post_id=self.id).annotate(subject=RawSQL(COMMENT_SUBJECT_SQL))
-        about = Q(subject=self.topic) | Q(subject__in=Subquery(comments.values("subject")))
         async with change_feed.change("post-deleted", *topics, actor=actor):
-            await forget(about)
+            await forget(Q(subject=self.topic), Q(subject__in=Subquery(comments.values("subject"))))
             await self.delete()
 
     def title(self, length: int = 80) -> str:
@@ -354,28 +353,33 @@ def _carrying(tag: str) -> Subquery:
 async def follow_rename(writing: change_feed.Writing, user_id: int, old: str, new: str) -> int:
     """A renamed user's mentions follow them: every stored post and comment body that links
     `@old` to their profile links the profile under its new name instead (the words stay
-    as written; the old name, free again, takes nothing with it), in the rename's own
-    change, whose event tells the pages showing them. Posts are found through
-    `post_mentions`, comments by their HTML; how many bodies changed."""
+    as written), in the rename's own change, whose event tells the pages showing them.
+    One UPDATE a table (`REPLACE`, ids returned for the topics): posts through
+    `post_mentions`, comments by their HTML (a scan: comments keep no mention rows).
+    How many bodies changed."""
     if old == new:
         return 0
+    conn = writing.connection
+    mark = (lambda n: f"${n}") if conn.capabilities.dialect == "postgres" else (lambda n: "?")
     before = f'<a href="/user/{old}" class="mention">'
     after = f'<a href="/user/{new}" class="mention">'
-    mentioning = Subquery(PostMention.filter(user_id=user_id).values("post_id"))
-    posts = await Post.filter(id__in=mentioning).values("id", "body_html")
-    comments = await Comment.filter(body_html__contains=before).values("id", "post_id", "body_html")
-    changed = 0
-    for model, rows in ((Post, posts), (Comment, comments)):
-        for row in rows:
-            if before not in row["body_html"]:
-                continue
-            html = row["body_html"].replace(before, after)
-            await model.filter(id=row["id"]).using_db(writing.connection).update(body_html=html)
-            writing.touch(f"{model.TOPIC}:{row['id']}")
-            if "post_id" in row:
-                writing.touch(f"post:{row['post_id']}")
-            changed += 1
-    return changed
+    pattern = f"%{before}%"  # `_` in a name matches any character: REPLACE is exact
+    set_html = f'"body_html" = REPLACE("body_html", {mark(1)}, {mark(2)})'
+    # execute_query_dict: Tortoise's execute_query drops RETURNING rows on PostgreSQL
+    posts = await conn.execute_query_dict(
+        f'UPDATE "posts" SET {set_html} WHERE "body_html" LIKE {mark(3)} AND "id" IN '
+        f'(SELECT "post_id" FROM "post_mentions" WHERE "user_id" = {mark(4)}) RETURNING "id"',
+        [before, after, pattern, user_id],
+    )
+    comments = await conn.execute_query_dict(
+        f'UPDATE "comments" SET {set_html} WHERE "body_html" LIKE {mark(3)}'
+        ' RETURNING "id", "post_id"',
+        [before, after, pattern],
+    )
+    writing.touch(*(f"post:{row['id']}" for row in posts))
+    for row in comments:
+        writing.touch(f"comment:{row['id']}", f"post:{row['post_id']}")
+    return len(posts) + len(comments)
 
 
 async def settled(body_html: str) -> tuple[str, list[int]]:
