@@ -230,6 +230,20 @@ def install_query_hooks() -> None:
 BATCH_SIZE = 1000
 
 
+class Sql:
+    """SQL text and its parameters, with the dialect's placeholders: `sql(value)` keeps
+    the value and answers its placeholder (`$n` on PostgreSQL, `?` on SQLite: call it
+    in the order the text has them); `sql.params` are the values to send."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgres"
+        self.params: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}" if self.postgres else "?"
+
+
 async def insert_rows(
     conn: BaseDBAsyncClient, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:

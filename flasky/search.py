@@ -26,7 +26,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from tortoise import BaseDBAsyncClient, Tortoise
 
@@ -195,18 +194,6 @@ def _add_words(query: Query, text: str, negated: bool) -> None:
 # -- the engines --------------------------------------------------------------------------
 
 
-class _Sql:
-    """SQL text and its parameters, with the dialect's placeholders."""
-
-    def __init__(self, dialect: str) -> None:
-        self.postgres = dialect == "postgres"
-        self.params: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}" if self.postgres else "?"
-
-
 def _fts5(phrases: Sequence[Sequence[str]], joiner: str) -> str:
     """An FTS5 MATCH expression of quoted phrases (their words are letters and digits)."""
     return f" {joiner} ".join('"' + " ".join(p) + '"' for p in phrases)
@@ -217,7 +204,7 @@ def _tsquery(phrases: Sequence[Sequence[str]], joiner: str) -> str:
     return f" {joiner} ".join("(" + " <-> ".join(f"'{w}'" for w in p) + ")" for p in phrases)
 
 
-def _words(query: Query, sql: _Sql, scored: bool) -> str | None:
+def _words(query: Query, sql: db.Sql, scored: bool) -> str | None:
     """The posts whose words match (rows of `id`, and `score` when `scored`), exclusions
     applied inside the engine's own query; None when the query has no words to match."""
     if not query.phrases:
@@ -238,7 +225,7 @@ def _words(query: Query, sql: _Sql, scored: bool) -> str | None:
     return f'SELECT rowid AS "id"{score} FROM "post_search" WHERE "post_search" MATCH {sql(text)}'
 
 
-def _filters(query: Query, sql: _Sql, post: str, author: str | None) -> list[str]:
+def _filters(query: Query, sql: db.Sql, post: str, author: str | None) -> list[str]:
     """Conditions on the post id column `post` (and its author column `author`, when the
     rows have one) for the query's filters, and its exclusions when it has no words."""
     where: list[str] = []
@@ -272,7 +259,7 @@ def _filters(query: Query, sql: _Sql, post: str, author: str | None) -> list[str
     return where
 
 
-def _named(name: str, sql: _Sql) -> str:
+def _named(name: str, sql: db.Sql) -> str:
     """The id of the user called `name` (lower case), on the LOWER(username) index; for a
     name ending in dots, the user of that name if there is one, else the name without
     them ("from:ada." at the end of a thought means ada, unless "ada." exists)."""
@@ -293,7 +280,7 @@ def _where(conditions: list[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
-def _ranked(query: Query, sql: _Sql) -> str:
+def _ranked(query: Query, sql: db.Sql) -> str:
     """The matching posts as rows of (id, ts, score): the words' match joined to the
     posts for their time (the tie-break), filters on the joined rows."""
     words = _words(query, sql, scored=True)
@@ -305,7 +292,7 @@ def _ranked(query: Query, sql: _Sql) -> str:
     return f'SELECT p."id" AS "id", p."timestamp" AS "ts", {score} AS "score" FROM {source}{where}'
 
 
-def _counted(query: Query, sql: _Sql) -> str:
+def _counted(query: Query, sql: db.Sql) -> str:
     """How many posts match, without ranking them (and without the posts table, unless
     a filter needs it)."""
     words = _words(query, sql, scored=False)
@@ -330,7 +317,7 @@ async def find_posts(
     if not query.finds_posts:
         return []
     conn = Tortoise.get_connection("default")
-    sql = _Sql(conn.capabilities.dialect)
+    sql = db.Sql(conn.capabilities.dialect)
     if after is not None and query.phrases and not sql.postgres:
         after = await _anchored(conn, query, after)
     inner = _ranked(query, sql)
@@ -359,7 +346,7 @@ async def _anchored(
     the posts barely move, so the next page goes on after that post where it is now
     (one query). A post gone from the results keeps the score it had."""
     score, moment, post_id = after
-    sql = _Sql("sqlite")
+    sql = db.Sql("sqlite")
     words = _words(query, sql, scored=True)
     _, rows = await conn.execute_query(
         f'SELECT w."score" FROM ({words}) w WHERE w."id" = {sql(post_id)}', sql.params
@@ -372,7 +359,7 @@ async def count_posts(query: Query) -> int:
     if not query.finds_posts:
         return 0
     conn = Tortoise.get_connection("default")
-    sql = _Sql(conn.capabilities.dialect)
+    sql = db.Sql(conn.capabilities.dialect)
     _, rows = await conn.execute_query(_counted(query, sql), sql.params)
     return int(dict(rows[0])["n"]) if rows else 0
 
@@ -542,7 +529,7 @@ async def users_named(
     if not wanted:
         return {}
     conn = conn or Tortoise.get_connection("default")
-    sql = _Sql(conn.capabilities.dialect)
+    sql = db.Sql(conn.capabilities.dialect)
     marks = ", ".join(sql(n) for n in wanted)
     _, rows = await conn.execute_query(
         f'SELECT "id", "username" FROM "users" WHERE LOWER("username") IN ({marks})', sql.params
@@ -555,7 +542,7 @@ async def index_all(conn: BaseDBAsyncClient, batch: int = 2000) -> int:
     await conn.execute_script(
         'DELETE FROM "post_search"; DELETE FROM "post_tags"; DELETE FROM "post_mentions";'
     )
-    sql = _Sql(conn.capabilities.dialect)
+    sql = db.Sql(conn.capabilities.dialect)
     text = (
         f'SELECT "id", "body_html" FROM "posts" WHERE "id" > {sql(0)} '
         f'ORDER BY "id" LIMIT {sql(batch)}'

@@ -15,6 +15,7 @@ from tortoise.queryset import QuerySet
 
 from flasky import feed as change_feed
 from flasky import search
+from flasky.db import Sql
 from flasky.models.accounts import User
 from flasky.models.base import COMMENT_COUNT_SQL, Shown, iso, utcnow
 from flasky.models.follows import Follow
@@ -359,22 +360,23 @@ async def follow_rename(writing: change_feed.Writing, user_id: int, old: str, ne
     How many bodies changed."""
     if old == new:
         return 0
-    conn = writing.connection
-    mark = (lambda n: f"${n}") if conn.capabilities.dialect == "postgres" else (lambda n: "?")
+    conn, dialect = writing.connection, writing.connection.capabilities.dialect
     before = f'<a href="/user/{old}" class="mention">'
     after = f'<a href="/user/{new}" class="mention">'
     pattern = f"%{before}%"  # `_` in a name matches any character: REPLACE is exact
-    set_html = f'"body_html" = REPLACE("body_html", {mark(1)}, {mark(2)})'
     # execute_query_dict: Tortoise's execute_query drops RETURNING rows on PostgreSQL
+    sql = Sql(dialect)
     posts = await conn.execute_query_dict(
-        f'UPDATE "posts" SET {set_html} WHERE "body_html" LIKE {mark(3)} AND "id" IN '
-        f'(SELECT "post_id" FROM "post_mentions" WHERE "user_id" = {mark(4)}) RETURNING "id"',
-        [before, after, pattern, user_id],
+        f'UPDATE "posts" SET "body_html" = REPLACE("body_html", {sql(before)}, {sql(after)})'
+        f' WHERE "body_html" LIKE {sql(pattern)} AND "id" IN (SELECT "post_id"'
+        f' FROM "post_mentions" WHERE "user_id" = {sql(user_id)}) RETURNING "id"',
+        sql.params,
     )
+    sql = Sql(dialect)
     comments = await conn.execute_query_dict(
-        f'UPDATE "comments" SET {set_html} WHERE "body_html" LIKE {mark(3)}'
-        ' RETURNING "id", "post_id"',
-        [before, after, pattern],
+        f'UPDATE "comments" SET "body_html" = REPLACE("body_html", {sql(before)}, {sql(after)})'
+        f' WHERE "body_html" LIKE {sql(pattern)} RETURNING "id", "post_id"',
+        sql.params,
     )
     writing.touch(*(f"post:{row['id']}" for row in posts))
     for row in comments:

@@ -157,9 +157,7 @@ async def notify(
     notified before — whatever happened since (an unfollow, a read)."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    writing = change_feed._OPEN.get()
-    if writing is None:
-        raise RuntimeError("notify() runs inside the action's feed.change(...) block")
+    writing = _open_change("notify")
     if actor_id == recipient_id:
         return False
     claim = {"user_id": recipient_id, "kind": kind, "subject": subject, "actor_id": actor_id}
@@ -187,9 +185,7 @@ async def forget(*subjects: Q) -> int:
     `feed.change(...)`: the recipients' lists, unread counts and badges move with its
     event. Each filter is asked alone, so each can use the index on `subject` (under an
     OR, PostgreSQL would scan). Returns how many lines went."""
-    writing = change_feed._OPEN.get()
-    if writing is None:
-        raise RuntimeError("forget() runs inside the deleting feed.change(...) block")
+    writing = _open_change("forget")
     gone = 0
     for about in subjects:
         recipients = await Notification.filter(about).distinct().values_list("user_id", flat=True)
@@ -197,6 +193,15 @@ async def forget(*subjects: Q) -> int:
             writing.touch(*(topic_of(user_id) for user_id in recipients))
             gone += await Notification.filter(about).delete()
     return gone
+
+
+def _open_change(caller: str) -> change_feed.Writing:
+    """The action's open `feed.change(...)`, which `caller` writes in (RuntimeError
+    outside one: a notification is never written apart from its action)."""
+    writing = change_feed._OPEN.get()
+    if writing is None:
+        raise RuntimeError(f"{caller}() runs inside the action's feed.change(...) block")
+    return writing
 
 
 async def _line_for(recipient_id: int, kind: str, subject: str, now: datetime) -> Notification:
